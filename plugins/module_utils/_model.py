@@ -13,8 +13,6 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Optional, Tuple
 
-__metaclass__ = type
-
 KEY_B64_LEN = 44
 HANDSHAKE_FRESH_SECONDS = 180  # WireGuard rekeys every 120 s; older than 180 s means no live session
 

@@ -1,0 +1,14 @@
+"""Make `ansible_collections.meshlab.wireguard` importable from the working tree."""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+LINK = os.path.join(COLLECTIONS, 'ansible_collections', 'meshlab', 'wireguard')
+
+if not os.path.islink(LINK):
+    os.makedirs(os.path.dirname(LINK), exist_ok=True)
+    os.symlink(ROOT, LINK)
+if COLLECTIONS not in sys.path:
+    sys.path.insert(0, COLLECTIONS)
+os.environ.setdefault('ANSIBLE_COLLECTIONS_PATH', COLLECTIONS)
