@@ -145,3 +145,70 @@ class Plan:
             'routes_remove': list(self.routes_remove),
             'set_up': self.set_up,
         }
+
+
+# --- Helpers shared by _desired, _uapi and the engines, so every producer of a Peer or an endpoint
+# --- spells values the same way (equal values mean equal state on the wire).
+
+def _network_sort_key(net):
+    return (net.version, net.network_address, net.prefixlen)
+
+
+def sorted_networks(items) -> Tuple[str, ...]:
+    """Canonical, de-duplicated networks sorted by family, address, prefix length.
+
+    ('10.0.0.1/24', '10.0.0.0/24', 'fd00::/64') -> ('10.0.0.0/24', 'fd00::/64'). Raises ValueError
+    on an unparsable network.
+    """
+    nets = {ipaddress.ip_network(str(item).strip(), strict=False) for item in items}
+    return tuple(str(n) for n in sorted(nets, key=_network_sort_key))
+
+
+def split_endpoint(text: str) -> Tuple[str, int]:
+    """'host:port' or '[v6]:port' -> (host, port) without resolving; ValueError on bad syntax.
+
+    A bare IPv6 address with a port ('fd00::1:51820') is rejected: it is ambiguous, write
+    '[fd00::1]:51820'.
+    """
+    text = str(text).strip()
+    if text.startswith('['):
+        host, sep, rest = text[1:].partition(']')
+        if not sep or not rest.startswith(':') or not host:
+            raise ValueError("an IPv6 endpoint is written '[address]:port'")
+        port_text = rest[1:]
+    else:
+        host, sep, port_text = text.rpartition(':')
+        if not sep or not host:
+            raise ValueError("an endpoint is written 'host:port' or '[ipv6]:port'")
+        if ':' in host:
+            raise ValueError("an IPv6 endpoint needs brackets: '[address]:port'")
+    if not port_text.isdigit():
+        raise ValueError(f'the port {port_text!r} is not a number')
+    port = int(port_text)
+    if not 1 <= port <= 65535:
+        raise ValueError(f'the port {port} is outside 1..65535')
+    return host, port
+
+
+def format_endpoint(address: str, port: int) -> str:
+    """A literal IP and a port as WireGuard prints them: '1.2.3.4:51820', '[fd00::1]:51820'.
+
+    IPv4-mapped IPv6 addresses become IPv4; an IPv6 zone ('%eth0') is kept. ValueError if the
+    address is not a literal IP.
+    """
+    address = str(address).strip()
+    if address.startswith('[') and address.endswith(']'):
+        address = address[1:-1]
+    addr_text, pct, zone = address.partition('%')
+    ip = ipaddress.ip_address(addr_text)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip, pct, zone = ip.ipv4_mapped, '', ''
+    if ip.version == 6:
+        return f'[{ip}{pct}{zone}]:{int(port)}'
+    return f'{ip}:{int(port)}'
+
+
+def canonical_endpoint(text: str) -> str:
+    """A literal endpoint in WireGuard's spelling ('[FD00:0::1]:51820' -> '[fd00::1]:51820')."""
+    host, port = split_endpoint(text)
+    return format_endpoint(host, port)
