@@ -1,0 +1,225 @@
+"""plan(): the smallest change from live to desired, deterministic."""
+import base64
+import time
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    Device,
+    Interface,
+    Link,
+    Peer,
+    PeerChange,
+    Plan,
+)
+from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import (
+    desired_routes,
+    plan,
+    routes_for,
+)
+
+
+def key(n):
+    """A distinct valid base64 key for a small integer."""
+    return base64.b64encode(n.to_bytes(4, 'big') + bytes(27) + b'\x01').decode()
+
+
+PRIV = key(1_000_000)
+A, B, C = key(1), key(2), key(3)
+PSK = key(999)
+
+
+def iface(peers=(), priv=PRIV, port=51820, fwmark=0, mtu=1420, addresses=('100.64.0.1/24',), up=True,
+          routes=None, name='wg0'):
+    peers = {p.public_key: p for p in peers}
+    i = Interface(name, Device(priv, port, fwmark, peers), Link(True, mtu, frozenset(addresses), up))
+    if routes is None:
+        routes = desired_routes(i)
+    return Interface(name, i.device, Link(True, mtu, frozenset(addresses), up, frozenset(routes)))
+
+
+PA = Peer(A, endpoint='198.51.100.11:51820', allowed_ips=('100.64.0.2/32',))
+PB = Peer(B, endpoint='198.51.100.12:51820', allowed_ips=('100.64.0.3/32', '203.0.113.32/27'),
+          persistent_keepalive=25)
+PC = Peer(C, allowed_ips=('fd3a:6c1e:9b42:a3::/64',))
+
+
+def test_noop_plan_is_empty():
+    want = iface([PA, PB, PC])
+    live = iface([PA, PB, PC])
+    p = plan(want, live)
+    assert p == Plan(name='wg0')
+    assert not p.changed
+
+
+def test_absent():
+    live = iface([PA])
+    assert plan(None, live) == Plan(name='wg0', delete=True)
+    assert plan(None, live).changed
+    assert not plan(None, None).changed
+
+
+def test_create_lists_everything_as_adds():
+    want = iface([PB, PA], fwmark=7)
+    p = plan(want, None)
+    assert p.create and p.set_up
+    assert p.device == {'private_key': PRIV, 'listen_port': 51820, 'fwmark': 7}
+    assert p.peers == (PeerChange('add', A, PA), PeerChange('add', B, PB))
+    assert p.mtu == 1420
+    assert p.addresses_add == ('100.64.0.1/24',)
+    assert p.routes_add == ('203.0.113.32/27',)  # 100.64.0.x/32 are inside the connected /24
+    assert p.changed
+
+
+def test_create_without_fwmark_or_port():
+    want = iface([], port=None, mtu=None)
+    p = plan(want, Interface('wg0', link=Link(exists=False)))
+    assert p.create
+    assert p.device == {'private_key': PRIV}
+    assert p.mtu is None
+
+
+def test_device_fields():
+    live = iface([PA])
+    assert plan(iface([PA], priv=key(5)), live).device == {'private_key': key(5)}
+    assert plan(iface([PA], port=51821), live).device == {'listen_port': 51821}
+    assert plan(iface([PA], port=None), live).device == {}  # None keeps the live port
+    assert plan(iface([PA], fwmark=0x20), live).device == {'fwmark': 0x20}
+    assert plan(iface([PA]), iface([PA], fwmark=3)).device == {'fwmark': 0}
+
+
+def test_mtu():
+    live = iface([PA])
+    assert plan(iface([PA], mtu=1380), live).mtu == 1380
+    assert plan(iface([PA], mtu=None), live).mtu is None
+    assert not plan(iface([PA], mtu=None), live).changed
+
+
+def test_set_up():
+    p = plan(iface([PA]), iface([PA], up=False))
+    assert p.set_up and p.changed
+    assert p.peers == ()
+
+
+def test_peer_add_update_remove_order():
+    live = iface([PA, PB])
+    pb2 = Peer(B, endpoint='198.51.100.99:51820', allowed_ips=PB.allowed_ips, persistent_keepalive=25)
+    p = plan(iface([pb2, PC]), live)
+    assert [(c.action, c.public_key) for c in p.peers] == [('remove', A), ('update', B), ('add', C)]
+    assert p.peers[1].fields == ('endpoint',)
+    assert p.peers[1].peer == pb2
+    assert p.peers[0].peer is None
+
+
+def test_update_fields_each():
+    live = iface([PB])
+    cases = {
+        'preshared_key': Peer(B, PSK, PB.endpoint, PB.allowed_ips, 25),
+        'endpoint': Peer(B, None, '[fd3a:6c1e:9b42:1::12]:51820', PB.allowed_ips, 25),
+        'allowed_ips': Peer(B, None, PB.endpoint, ('100.64.0.3/32',), 25),
+        'persistent_keepalive': Peer(B, None, PB.endpoint, PB.allowed_ips, 0),
+    }
+    for field, want in cases.items():
+        p = plan(iface([want], routes=desired_routes(iface([PB]))), live)
+        assert p.peers == (PeerChange('update', B, want, (field,)),), field
+
+
+def test_psk_removal_is_a_change():
+    live = iface([Peer(A, PSK, PA.endpoint, PA.allowed_ips)])
+    p = plan(iface([PA]), live)
+    assert p.peers[0].fields == ('preshared_key',)
+
+
+def test_several_fields_listed_in_order():
+    live = iface([PB])
+    want = Peer(B, PSK, None, ('100.64.0.3/32',), 0)
+    p = plan(iface([want]), live)
+    assert p.peers[0].fields == ('preshared_key', 'allowed_ips', 'persistent_keepalive')
+
+
+def test_desired_endpoint_none_is_no_opinion():
+    live = iface([Peer(A, endpoint='198.51.100.77:4444', allowed_ips=PA.allowed_ips)])
+    assert not plan(iface([Peer(A, allowed_ips=PA.allowed_ips)]), live).changed
+
+
+def test_endpoint_and_allowed_ips_compared_canonically():
+    live = iface([Peer(A, endpoint='[fd3a:6c1e:9b42:1::11]:51820',
+                       allowed_ips=('100.64.0.2/32', '10.9.0.0/16'))], routes={'10.9.0.0/16'})
+    want = iface([Peer(A, endpoint='[FD3A:6C1E:9B42:1:0:0:0:11]:51820',
+                       allowed_ips=('10.9.0.0/16', '100.64.0.2/32'))])
+    assert not plan(want, live).changed
+
+
+def test_exclusive_false_keeps_unmanaged_peers_and_their_routes():
+    live = iface([PA, PB])
+    want = iface([PA])
+    p = plan(want, live, exclusive=False)
+    assert not p.changed
+    p = plan(want, live, exclusive=True)
+    assert p.peers == (PeerChange('remove', B),)
+    assert p.routes_remove == ('203.0.113.32/27',)
+
+
+def test_addresses():
+    live = iface([], addresses=('100.64.0.1/24', '10.0.0.1/24', 'fe80::1/64'))
+    p = plan(iface([], addresses=('100.64.0.1/24', 'fd3a:6c1e:9b42:100::1/64')), live)
+    assert p.addresses_add == ('fd3a:6c1e:9b42:100::1/64',)
+    assert p.addresses_remove == ('10.0.0.1/24',)  # link-local fe80:: is never removed
+
+
+def test_routes_add_remove():
+    live = iface([PA], routes={'10.77.0.0/16', 'fe80::/64'})
+    p = plan(iface([PA, PB, PC]), live)
+    assert p.routes_add == ('203.0.113.32/27', 'fd3a:6c1e:9b42:a3::/64')
+    assert p.routes_remove == ('10.77.0.0/16',)
+
+
+def test_manage_routes_false_ignores_routes():
+    live = iface([PA], routes={'10.77.0.0/16'})
+    p = plan(iface([PA, PB]), live, manage_routes=False)
+    assert p.routes_add == () and p.routes_remove == ()
+
+
+def test_desired_routes_rules():
+    peers = [
+        Peer(A, allowed_ips=('0.0.0.0/0', '::/0', '100.64.0.2/32')),
+        Peer(B, allowed_ips=('100.64.0.0/16', '203.0.113.0/27')),
+        Peer(C, allowed_ips=('fd3a:6c1e:9b42:100::3/128', 'fd3a:6c1e:9b42:a1::/64')),
+    ]
+    got = routes_for(peers, ['100.64.0.1/24', 'fd3a:6c1e:9b42:100::1/64'])
+    assert got == frozenset({'100.64.0.0/16', '203.0.113.0/27', 'fd3a:6c1e:9b42:a1::/64'})
+    assert desired_routes(iface(peers, addresses=('100.64.0.1/24', 'fd3a:6c1e:9b42:100::1/64'))) == got
+
+
+def test_deterministic_output():
+    live = iface([])
+    peers = [Peer(key(i), allowed_ips=(f'10.{i}.0.0/16',)) for i in range(50, 0, -1)]
+    p1 = plan(iface(peers, routes=()), live)
+    p2 = plan(iface(list(reversed(peers)), routes=()), live)
+    assert p1 == p2
+    assert [c.public_key for c in p1.peers] == sorted(c.public_key for c in p1.peers)
+    assert list(p1.routes_add) == [f'10.{i}.0.0/16' for i in range(1, 51)]  # numeric, not string order
+
+
+def test_describe_redacts_secrets():
+    p = plan(iface([Peer(A, PSK, allowed_ips=('100.64.0.2/32',))]), None)
+    text = repr(p.describe())
+    assert PRIV not in text and PSK not in text
+    assert A in text
+
+
+def test_thousand_peers_one_change_fast():
+    peers = [Peer(key(i), endpoint=f'198.51.100.{i % 200 + 1}:51820',
+                  allowed_ips=(f'100.64.{i // 250}.{i % 250 + 2}/32', f'10.{i // 250}.{i % 250}.0/24'),
+                  persistent_keepalive=25)
+             for i in range(1000)]
+    live = iface(peers, addresses=('100.64.0.1/16',))
+    changed = list(peers)
+    changed[500] = Peer(peers[500].public_key, endpoint='198.51.100.250:51820',
+                        allowed_ips=peers[500].allowed_ips, persistent_keepalive=25)
+    want = iface(changed, addresses=('100.64.0.1/16',))
+    start = time.perf_counter()
+    p = plan(want, live)
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0
+    assert p.peers == (PeerChange('update', peers[500].public_key, changed[500], ('endpoint',)),)
+    assert p.routes_add == () and p.routes_remove == ()
+    assert len(desired_routes(want)) == 1000
