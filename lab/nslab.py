@@ -1,0 +1,766 @@
+#!/usr/bin/env python3
+"""Lab tier 1: hosts made of Linux namespaces, joined by a bridge in a switch namespace.
+
+Every host has its own network, mount and UTS namespace (hostname = inventory name), kept alive
+by bind mounts (``ip netns`` for the network, files under the lab state dir for mount and UTS).
+Inside each host: ``/sys`` is remounted (``ip link`` and Ansible facts see only the host's
+interfaces), ``/run/wireguard`` is a private tmpfs (``/var/run`` is a symlink to ``/run`` on
+Debian; checked) so each host can run ``wireguard-go wg0``, ``/etc/wireguard`` is a per-host
+directory of the state dir and ``/etc/hosts`` names every lab host.
+
+Addresses (host ``hI``, I = 1..N)::
+
+    underlay  eth0  198.51.100.(10+I)/24   fd3a:6c1e:9b42:1::(10+I)/64   (bridge in the switch ns)
+    --sites   lan0  203.0.113.(32*(I-1)+1)/27   fd3a:6c1e:9b42:aI::1/64  (gateway, forwarding on)
+              host ``hI-lan`` (eth0) .(32*(I-1)+10) and ::10, default routes via the gateway
+
+Nothing is ever configured in the machine's own network namespace: veth pairs are created inside
+a lab namespace with their peer placed directly in another lab namespace.
+
+CLI::
+
+    lab/nslab.py up N [--name NAME] [--sites] [--interpreter PATH]
+    lab/nslab.py down [--name NAME] [--all]
+    lab/nslab.py exec [--name NAME] HOST [-- CMD...]      (no CMD: interactive shell)
+    lab/nslab.py inventory [--name NAME]                   (prints the inventory path)
+    lab/nslab.py status
+
+Python API (stdlib only; runs under /usr/bin/python3 or the repo venv)::
+
+    from nslab import Lab
+    with Lab('t1', 3, sites=False) as lab:          # up() on enter, down() on exit
+        lab.hosts                                   # [{'name': 'h1', 'underlay_ipv4': ...}, ...]
+        lab.exec('h1', ['ip', '-br', 'a']).stdout   # CompletedProcess (text), check=True
+        lab.exec('h1', 'ping -c1 198.51.100.12')    # a string runs through /bin/sh -c
+        proc = lab.popen('h1', ['wireguard-go', 'wg0'], env=...)   # background process
+        lab.inventory_path                          # .lab/t1/inventory.yml
+
+Labs created through the API are torn down at interpreter exit (atexit) unless down() already ran
+or ``cleanup_at_exit=False``; SIGTERM/SIGHUP are turned into SystemExit so that happens on
+``kill`` too. ``down`` kills only processes whose net, mount or UTS namespace is one of the lab's
+(found by namespace inode under /proc, by pid), SIGTERM then SIGKILL.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence, Union
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAB_ROOT = os.environ.get('NSLAB_ROOT', os.path.join(REPO, '.lab'))
+NETNS_DIR = '/run/netns'
+NS_PREFIX = 'nslab-'
+DEFAULT_NAME = 'lab'
+DEFAULT_INTERPRETER = '/usr/bin/python3'
+MAX_HOSTS = 200
+MAX_SITES = 8
+BRIDGE = 'br0'  # lives only inside the lab's switch namespace, so it cannot clash with anything
+NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]{0,23}$')
+NSENTER = shutil.which('nsenter') or '/usr/bin/nsenter'
+UNSHARE = shutil.which('unshare') or '/usr/bin/unshare'
+IP = shutil.which('ip') or '/usr/sbin/ip'
+# cd into the caller's directory when it exists inside the host (nsenter --mount resets the cwd)
+CD_SNIPPET = 'cd "$0" 2>/dev/null || cd /; exec "$@"'
+
+
+class LabError(RuntimeError):
+    """A lab operation failed; the message says what to do."""
+
+
+class LabCommandError(LabError, subprocess.CalledProcessError):
+    """A command inside a lab host exited non-zero (CalledProcessError with the output in str())."""
+
+    def __init__(self, host, returncode, cmd, output=None, stderr=None):
+        subprocess.CalledProcessError.__init__(self, returncode, cmd, output, stderr)
+        self.host = host
+
+    def __str__(self):
+        return 'lab host {}: {!r} exited {}\nstdout: {}\nstderr: {}'.format(
+            self.host, self.cmd, self.returncode, (self.output or '').strip()[-2000:],
+            (self.stderr or '').strip()[-2000:])
+
+
+def _run(argv, check=True, input=None, quiet_ok=False, **kw):
+    """Run a fixed argument list on the machine, capture text output, raise LabError on failure."""
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True, check=False, **kw)
+    if check and proc.returncode != 0:
+        raise LabError('{} exited {}: {}'.format(' '.join(argv[:4]), proc.returncode,
+                                             (proc.stderr or proc.stdout).strip()))
+    return proc
+
+
+def validate_name(name):
+    if not NAME_RE.match(name or ''):
+        raise LabError(f'invalid lab name {name!r}: use 1-24 of [a-z0-9_-], starting with a letter or digit')
+    return name
+
+
+def ns_name(lab, node):
+    return f'{NS_PREFIX}{lab}-{node}'
+
+
+def _ns_re(lab):
+    return re.compile(rf'^{re.escape(NS_PREFIX)}{re.escape(lab)}-(sw|h[0-9]+(-lan)?)$')
+
+
+def host_addresses(i, sites=False):
+    """Addresses of host hI (1-based), as the inventory and the tests see them."""
+    h = {
+        'name': f'h{i}',
+        'index': i,
+        'underlay_ipv4': f'198.51.100.{10 + i}',
+        'underlay_ipv6': f'fd3a:6c1e:9b42:1::{10 + i}',
+        'underlay_ipv4_prefix': 24,
+        'underlay_ipv6_prefix': 64,
+    }
+    if sites:
+        base = 32 * (i - 1)
+        h.update({
+            'site_lan_ipv4': f'203.0.113.{base}/27',
+            'site_lan_ipv6': f'fd3a:6c1e:9b42:a{i}::/64',
+            'gateway_ipv4': f'203.0.113.{base + 1}',
+            'gateway_ipv6': f'fd3a:6c1e:9b42:a{i}::1',
+            'lan_host': f'h{i}-lan',
+            'lan_host_ipv4': f'203.0.113.{base + 10}',
+            'lan_host_ipv6': f'fd3a:6c1e:9b42:a{i}::10',
+        })
+    return h
+
+
+# --------------------------------------------------------------------------- process cleanup
+
+def _ns_ids(paths):
+    ids = set()
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        ids.add((st.st_dev, st.st_ino))
+    return ids
+
+
+def _self_and_ancestors():
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                pid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def pids_in_namespaces(ns_files):
+    """Pids of processes whose net, mnt or uts namespace is one of the given namespace files."""
+    ids = _ns_ids(ns_files)
+    if not ids:
+        return []
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        for kind in ('net', 'mnt', 'uts'):
+            try:
+                st = os.stat(f'/proc/{entry}/ns/{kind}')
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in ids:
+                found.append(int(entry))
+                break
+    return found
+
+
+def kill_namespace_processes(ns_files, timeout=3.0):
+    """SIGTERM, then SIGKILL, every process in the namespaces; returns pids that survived."""
+    spare = _self_and_ancestors()
+    deadline = time.monotonic() + timeout
+    sig = signal.SIGTERM
+    while True:
+        pids = [p for p in pids_in_namespaces(ns_files) if p not in spare]
+        pids = [p for p in pids if not _is_zombie(p)]
+        if not pids:
+            return []
+        if time.monotonic() > deadline:
+            if sig == signal.SIGKILL:
+                return pids
+            sig, deadline = signal.SIGKILL, time.monotonic() + timeout
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(p, sig)
+        time.sleep(0.05)
+
+
+def _is_zombie(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] in ('Z', 'X')
+    except (OSError, IndexError):
+        return True
+
+
+def _mounts_under(path):
+    """Mount points at or below path in this mount namespace, deepest first."""
+    path = os.path.realpath(path)
+    points = []
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            mp = line.split()[4].encode().decode('unicode_escape')
+            if mp == path or mp.startswith(path + '/'):
+                points.append(mp)
+    return sorted(set(points), key=lambda p: (-p.count('/'), p))
+
+
+# --------------------------------------------------------------------------- signals
+
+_ACTIVE: Dict[int, Lab] = {}
+_ACTIVE_LOCK = threading.Lock()
+_HANDLERS_INSTALLED = False
+
+
+def _exit_on_signal(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers():
+    """Turn SIGTERM/SIGHUP into SystemExit (so finally/atexit cleanup runs); main thread only."""
+    global _HANDLERS_INSTALLED
+    if _HANDLERS_INSTALLED or threading.current_thread() is not threading.main_thread():
+        return
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) in (signal.SIG_DFL, None):
+            signal.signal(sig, _exit_on_signal)
+    _HANDLERS_INSTALLED = True
+
+
+@contextlib.contextmanager
+def _deferred_signals():
+    """Hold SIGINT/SIGTERM/SIGHUP while tearing down, then deliver them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        old[sig] = signal.getsignal(sig)
+        signal.signal(sig, lambda s, f: got.append(s))
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        if got:
+            if got[0] == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise SystemExit(128 + got[0])
+
+
+@atexit.register
+def _cleanup_at_exit():
+    with _ACTIVE_LOCK:
+        labs = list(_ACTIVE.values())
+    for lab in labs:
+        try:
+            lab.down()
+        except Exception as exc:
+            sys.stderr.write(f'nslab: cleanup of lab {lab.name} failed: {exc}\n')
+
+
+# --------------------------------------------------------------------------- the lab
+
+class Lab:
+    """A tier-1 lab of N namespace hosts named h1..hN (see the module docstring)."""
+
+    def __init__(self, name: str = DEFAULT_NAME, n: int = 3, sites: bool = False,
+                 interpreter: str = DEFAULT_INTERPRETER, root: Optional[str] = None,
+                 cleanup_at_exit: bool = True, workers: int = 4):
+        self.name = validate_name(name)
+        self.n = int(n)
+        self.sites = bool(sites)
+        self.interpreter = interpreter
+        self.root = root or LAB_ROOT
+        self.cleanup_at_exit = cleanup_at_exit
+        self.workers = max(1, int(workers))
+        self.state_dir = os.path.join(self.root, self.name)
+        self.ns_dir = os.path.join(self.state_dir, 'ns')
+        self.bin_dir = os.path.join(self.state_dir, 'bin')
+        self.inventory_path = os.path.join(self.state_dir, 'inventory.yml')
+        self.timings: Dict[str, float] = {}
+        self.hosts: List[dict] = [host_addresses(i, self.sites) for i in range(1, self.n + 1)]
+        for h in self.hosts:
+            h['python'] = os.path.join(self.bin_dir, '{}-python'.format(h['name']))
+            h['sh'] = os.path.join(self.bin_dir, '{}-sh'.format(h['name']))
+            h['netns'] = ns_name(self.name, h['name'])
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def attach(cls, name: str = DEFAULT_NAME, root: Optional[str] = None) -> Lab:
+        """A Lab object for an existing lab (from its lab.json); it is not torn down at exit."""
+        root = root or LAB_ROOT
+        path = os.path.join(root, validate_name(name), 'lab.json')
+        try:
+            with open(path) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise LabError(f'lab {name!r} is not up ({exc}): start it with '
+                           f'`lab/nslab.py up N --name {name}`') from None
+        return cls(name, meta['n'], sites=meta['sites'], interpreter=meta['interpreter'],
+                   root=root, cleanup_at_exit=False)
+
+    @property
+    def node_names(self) -> List[str]:
+        """Every exec-able node: h1..hN, then h1-lan.. with sites."""
+        names = [h['name'] for h in self.hosts]
+        if self.sites:
+            names += [h['lan_host'] for h in self.hosts]
+        return names
+
+    def host(self, name: str) -> dict:
+        for h in self.hosts:
+            if h['name'] == name:
+                return h
+        raise LabError(f'lab {self.name} has no host {name!r} (hosts: {", ".join(self.node_names)})')
+
+    def ns_files(self, node: str) -> Dict[str, str]:
+        return {'net': os.path.join(NETNS_DIR, ns_name(self.name, node)),
+                'mnt': os.path.join(self.ns_dir, f'{node}.mnt'),
+                'uts': os.path.join(self.ns_dir, f'{node}.uts')}
+
+    def nsenter_argv(self, node: str) -> List[str]:
+        if node not in self.node_names:
+            self.host(node)  # raises with the list of hosts
+        f = self.ns_files(node)
+        return [NSENTER, '--net=' + f['net'], '--mount=' + f['mnt'], '--uts=' + f['uts'], '--']
+
+    def exists(self) -> bool:
+        return os.path.exists(self.state_dir) or bool(_lab_netns(self.name))
+
+    # ------------------------------------------------------------------ up
+    def up(self) -> Lab:
+        if not 1 <= self.n <= MAX_HOSTS:
+            raise LabError(f'N must be 1..{MAX_HOSTS}, got {self.n}')
+        if self.sites and self.n > MAX_SITES:
+            raise LabError(f'--sites supports at most {MAX_SITES} hosts (203.0.113.0/24 in /27s), '
+                           f'got {self.n}')
+        if not os.path.isabs(self.interpreter) or ' ' in self.interpreter:
+            raise LabError(f'interpreter must be an absolute path without spaces: {self.interpreter!r}')
+        if os.geteuid() != 0:
+            raise LabError('nslab needs root (namespaces, mounts)')
+        os.makedirs(self.root, exist_ok=True)
+        if _lab_netns(self.name):
+            raise LabError(f'lab {self.name!r} already exists (namespaces present): '
+                           f'run `lab/nslab.py down --name {self.name}` first')
+        try:
+            os.mkdir(self.state_dir)
+        except FileExistsError:
+            raise LabError(f'lab {self.name!r} already exists ({self.state_dir}): '
+                           f'run `lab/nslab.py down --name {self.name}` first') from None
+        if self.cleanup_at_exit:
+            install_signal_handlers()
+            with _ACTIVE_LOCK:
+                _ACTIVE[id(self)] = self
+        t0 = time.monotonic()
+        try:
+            self._up()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.down()
+            raise
+        self.timings['up'] = time.monotonic() - t0
+        return self
+
+    def _up(self):
+        for d in (self.ns_dir, self.bin_dir, os.path.join(self.state_dir, 'hosts')):
+            os.makedirs(d, exist_ok=True)
+        # the namespace files live on a private mount of their own (unshare(1) recommends it;
+        # on machines where / is shared, persistent mount namespaces need it)
+        _run(['mount', '--bind', self.ns_dir, self.ns_dir])
+        _run(['mount', '--make-private', self.ns_dir])
+        # mount points that the hosts' private mounts cover (created once, empty, left in place)
+        for d in ('/run/wireguard', '/etc/wireguard'):
+            os.makedirs(d, mode=0o700 if d.startswith('/etc') else 0o755, exist_ok=True)
+        self._write_meta()
+        self._write_etc_hosts()
+        nodes = ['sw', *self.node_names]
+        batch = ''.join(f'netns add {ns_name(self.name, node)}\n' for node in nodes)
+        _run([IP, '-b', '-'], input=batch)
+        sw = ns_name(self.name, 'sw')
+        _run([NSENTER, '--net=' + os.path.join(NETNS_DIR, sw), '/bin/sh', '-ec',
+              'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6;'
+              'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6;'
+              f'{IP} link set lo up;'
+              f'{IP} link add {BRIDGE} type bridge stp_state 0 mcast_snooping 0;'
+              f'{IP} link set {BRIDGE} up'])
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for fut in [pool.submit(self._up_site, h) for h in self.hosts]:
+                fut.result()
+        self._write_wrappers()
+        self._write_inventory()
+
+    def _up_site(self, h):
+        self._setup_node(h['name'], self._host_script(h))
+        if self.sites:
+            self._setup_node(h['lan_host'], self._lan_script(h))
+
+    def _setup_node(self, node, ip_batch_and_extra):
+        ip_batch, extra = ip_batch_and_extra
+        files = self.ns_files(node)
+        for kind in ('mnt', 'uts'):
+            open(files[kind], 'w').close()
+        etc_wg = os.path.join(self.state_dir, 'hosts', node, 'wireguard')
+        os.makedirs(etc_wg, mode=0o700, exist_ok=True)
+        os.chmod(etc_wg, 0o700)
+        script = '\n'.join([
+            'set -e',
+            'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad',
+            'echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad',
+            f'echo {shlex.quote(node)} > /proc/sys/kernel/hostname',
+            'umount -l /sys',
+            'mount -t sysfs -o nosuid,nodev,noexec sysfs /sys',
+            'mount -t tmpfs -o mode=0755,size=16m tmpfs /run/wireguard',
+            # /var/run is normally a symlink to /run; give a real directory its own tmpfs too
+            '[ -L /var/run ] || { mkdir -p /var/run/wireguard;'
+            ' mount -t tmpfs -o mode=0755,size=16m tmpfs /var/run/wireguard; }',
+            f'mount --bind {shlex.quote(etc_wg)} /etc/wireguard',
+            'mount --bind {} /etc/hosts'.format(shlex.quote(os.path.join(self.state_dir, 'etc-hosts'))),
+            f"{IP} -b - <<'EOF'\n{ip_batch}EOF",
+            extra,
+            # drop the copies of every namespace file (ours, other labs', /run/netns) that this
+            # mount namespace inherited, so no host keeps another namespace alive
+            "awk '/ - nsfs / {print $5}' /proc/self/mountinfo | xargs -r umount -l",
+        ])
+        _run([NSENTER, '--net=' + files['net'], UNSHARE, '--mount=' + files['mnt'],
+              '--uts=' + files['uts'], '--propagation', 'private', '/bin/sh', '-c', script])
+
+    def _host_script(self, h):
+        sw = ns_name(self.name, 'sw')
+        batch = ('link set lo up\n'
+                 'link add eth0 type veth peer name {name} netns {sw}\n'
+                 'addr add {underlay_ipv4}/24 dev eth0\n'
+                 'addr add {underlay_ipv6}/64 dev eth0 nodad\n'
+                 'link set eth0 up\n').format(**dict(h, sw=sw))
+        extra = '{} -n {} link set {} master {} up'.format(IP, sw, h['name'], BRIDGE)
+        if self.sites:
+            extra += ('\necho 1 > /proc/sys/net/ipv4/ip_forward'
+                      '\necho 1 > /proc/sys/net/ipv6/conf/all/forwarding')
+        return batch, extra
+
+    def _lan_script(self, h):
+        gw = ns_name(self.name, h['name'])
+        v4len = 27
+        batch = ('link set lo up\n'
+                 'link add eth0 type veth peer name lan0 netns {gw}\n'
+                 'addr add {lan_host_ipv4}/{v4len} dev eth0\n'
+                 'addr add {lan_host_ipv6}/64 dev eth0 nodad\n'
+                 'link set eth0 up\n'
+                 'route add default via {gateway_ipv4}\n'
+                 'route add default via {gateway_ipv6}\n').format(**dict(h, gw=gw, v4len=v4len))
+        extra = '\n'.join([
+            f"{IP} -n {gw} addr add {h['gateway_ipv4']}/{v4len} dev lan0",
+            f"{IP} -n {gw} addr add {h['gateway_ipv6']}/64 dev lan0 nodad",
+            f'{IP} -n {gw} link set lan0 up',
+        ])
+        return batch, extra
+
+    def _write_meta(self):
+        meta = {'name': self.name, 'n': self.n, 'sites': self.sites, 'interpreter': self.interpreter,
+                'created': time.time(), 'creator_pid': os.getpid()}
+        _write(os.path.join(self.state_dir, 'lab.json'), json.dumps(meta, indent=1) + '\n')
+
+    def _write_etc_hosts(self):
+        lines = ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback']
+        for h in self.hosts:
+            lines.append('{} {}'.format(h['underlay_ipv4'], h['name']))
+            lines.append('{} {}'.format(h['underlay_ipv6'], h['name']))
+            if self.sites:
+                lines.append('{} {}'.format(h['lan_host_ipv4'], h['lan_host']))
+                lines.append('{} {}'.format(h['lan_host_ipv6'], h['lan_host']))
+        _write(os.path.join(self.state_dir, 'etc-hosts'), '\n'.join(lines) + '\n', mode=0o644)
+
+    def _wrapper(self, node, program):
+        f = self.ns_files(node)
+        return ('#!/bin/sh\n'
+                f'# generated by lab/nslab.py: run {program} inside lab {self.name} host {node}\n'
+                "# (its net, mount and uts namespaces), in the caller's directory when it exists there\n"
+                f"exec {NSENTER} --net={f['net']} --mount={f['mnt']} --uts={f['uts']} -- "
+                f'/bin/sh -c {shlex.quote(CD_SNIPPET)} "$PWD" {program} "$@"\n')
+
+    def _write_wrappers(self):
+        for node in self.node_names:
+            _write(os.path.join(self.bin_dir, f'{node}-python'), self._wrapper(node, self.interpreter),
+                   mode=0o755)
+            _write(os.path.join(self.bin_dir, f'{node}-sh'), self._wrapper(node, '/bin/sh'), mode=0o755)
+
+    def _write_inventory(self):
+        out = [f'# generated by lab/nslab.py for lab {self.name}; '
+               f'`lab/nslab.py down --name {self.name}` removes it',
+               'all:', '  vars:', f'    lab_name: {_q(self.name)}', '  hosts:']
+        for h in self.hosts:
+            out.append('    {}:'.format(h['name']))
+            hv = [('ansible_connection', 'local'),
+                  ('ansible_host', h['underlay_ipv4']),
+                  ('ansible_python_interpreter', h['python']),
+                  ('lab_underlay_ipv4', h['underlay_ipv4']),
+                  ('lab_underlay_ipv6', h['underlay_ipv6'])]
+            if self.sites:
+                hv += [('lab_site_lan_ipv4', h['site_lan_ipv4']),
+                       ('lab_site_lan_ipv6', h['site_lan_ipv6']),
+                       ('lab_lan_host_ipv4', h['lan_host_ipv4']),
+                       ('lab_lan_host_ipv6', h['lan_host_ipv6'])]
+            out += [f'      {k}: {_q(v)}' for k, v in hv]
+        _write(self.inventory_path, '\n'.join(out) + '\n', mode=0o644)
+
+    # ------------------------------------------------------------------ use
+    def _argv(self, host, cmd, cwd):
+        if isinstance(cmd, str):
+            cmd = ['/bin/sh', '-c', cmd]
+        return [*self.nsenter_argv(host), '/bin/sh', '-c', CD_SNIPPET, cwd or '/', *list(cmd)]
+
+    def exec(self, host: str, cmd: Union[str, Sequence[str]], check: bool = True,
+             input: Optional[str] = None, timeout: Optional[float] = 120, cwd: Optional[str] = None,
+             env: Optional[dict] = None) -> subprocess.CompletedProcess:
+        """Run cmd (argument list, or a string for /bin/sh -c) in a host; text output captured."""
+        argv = self._argv(host, cmd, cwd or os.getcwd())
+        proc = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
+        proc.args = cmd
+        if check and proc.returncode != 0:
+            raise LabCommandError(host, proc.returncode, cmd, proc.stdout, proc.stderr)
+        return proc
+
+    def popen(self, host: str, cmd: Union[str, Sequence[str]], cwd: Optional[str] = None,
+              **kwargs) -> subprocess.Popen:
+        """Start cmd in a host in the background (subprocess.Popen kwargs pass through)."""
+        return subprocess.Popen(self._argv(host, cmd, cwd or os.getcwd()), **kwargs)
+
+    # ------------------------------------------------------------------ down
+    def down(self) -> dict:
+        """Remove everything of this lab; returns what was left over (empty lists when clean)."""
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(id(self), None)
+        t0 = time.monotonic()
+        with _deferred_signals():
+            report = destroy(self.name, root=self.root)
+        self.timings['down'] = time.monotonic() - t0
+        return report
+
+    def leftovers(self) -> dict:
+        return leftovers(self.name, root=self.root)
+
+    def __enter__(self):
+        return self.up()
+
+    def __exit__(self, *exc):
+        self.down()
+        return False
+
+    def __repr__(self):
+        return f'Lab({self.name!r}, {self.n}, sites={self.sites!r})'
+
+
+def _q(value):
+    """A YAML scalar: JSON strings are valid YAML and never reinterpreted (IPv6, yes/no...)."""
+    return json.dumps(str(value))
+
+
+def _write(path, text, mode=0o644):
+    tmp = path + '.tmp'
+    with open(tmp, 'w') as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _lab_netns(name):
+    pattern = _ns_re(name)
+    try:
+        return sorted(n for n in os.listdir(NETNS_DIR) if pattern.match(n))
+    except FileNotFoundError:
+        return []
+
+
+def _spawn_quiet(argv, **kw):
+    """Teardown commands: in their own session so a terminal Ctrl-C does not kill them midway."""
+    return _run(argv, check=False, start_new_session=True, **kw)
+
+
+def leftovers(name, root=None):
+    """What of lab `name` still exists: namespaces, mounts, state dir, processes."""
+    root = root or LAB_ROOT
+    state = os.path.join(root, name)
+    ns_dir = os.path.join(state, 'ns')
+    netns = _lab_netns(name)
+    files = [os.path.join(NETNS_DIR, n) for n in netns]
+    if os.path.isdir(ns_dir):
+        files += [os.path.join(ns_dir, f) for f in os.listdir(ns_dir)]
+    return {'netns': netns, 'mounts': _mounts_under(state),
+            'state_dir': [state] if os.path.exists(state) else [],
+            'pids': pids_in_namespaces(files)}
+
+
+def destroy(name, root=None):
+    """Tear down lab `name` from whatever exists (works on half-built labs and without lab.json)."""
+    root = root or LAB_ROOT
+    validate_name(name)
+    state = os.path.join(root, name)
+    ns_dir = os.path.join(state, 'ns')
+    netns = _lab_netns(name)
+    files = [os.path.join(NETNS_DIR, n) for n in netns]
+    if os.path.isdir(ns_dir):
+        files += [os.path.join(ns_dir, f) for f in os.listdir(ns_dir)]
+    survivors = kill_namespace_processes(files)
+    if netns:
+        _spawn_quiet([IP, '-b', '-'], input=''.join(f'netns del {n}\n' for n in netns))
+    points = _mounts_under(state)
+    if points:
+        _spawn_quiet(['umount', '-l', *points])
+    if os.path.exists(state):
+        if _mounts_under(state):
+            raise LabError(f'lab {name}: mounts remain under {state}, not removing it')
+        shutil.rmtree(state, ignore_errors=True)
+    report = leftovers(name, root)
+    if survivors:
+        report['pids'] = sorted(set(report['pids']) | set(survivors))
+    return report
+
+
+def list_labs(root=None):
+    root = root or LAB_ROOT
+    try:
+        return sorted(d for d in os.listdir(root)
+                      if NAME_RE.match(d) and os.path.isdir(os.path.join(root, d)))
+    except FileNotFoundError:
+        return []
+
+
+def orphan_netns(root=None):
+    """nslab-* network namespaces whose lab has no state dir here."""
+    known = list_labs(root)
+    try:
+        names = [n for n in os.listdir(NETNS_DIR) if n.startswith(NS_PREFIX)]
+    except FileNotFoundError:
+        return []
+    return sorted(n for n in names if not any(_ns_re(lab).match(n) for lab in known))
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _cmd_up(args):
+    lab = Lab(args.name, args.n, sites=args.sites, interpreter=args.interpreter, cleanup_at_exit=False)
+    install_signal_handlers()
+    lab.up()
+    sites = ' with sites' if lab.sites else ''
+    print(f"lab {lab.name}: {lab.n} hosts{sites} up in {lab.timings['up']:.2f}s; "
+          f'inventory {lab.inventory_path}')
+    for h in lab.hosts:
+        extra = ('  lan {} {}/{}'.format(h['lan_host'], h['lan_host_ipv4'], h['lan_host_ipv6'])
+                 if lab.sites else '')
+        print(f"  {h['name']:<4} {h['underlay_ipv4']:<15} {h['underlay_ipv6']}{extra}")
+    return 0
+
+
+def _cmd_down(args):
+    names = list_labs() if args.all else [args.name]
+    rc = 0
+    for name in names:
+        t0 = time.monotonic()
+        with _deferred_signals():
+            report = destroy(name)
+        left = {k: v for k, v in report.items() if v}
+        if left:
+            rc = 1
+            print(f'lab {name}: NOT clean after down: {left}', file=sys.stderr)
+        else:
+            print(f'lab {name}: down in {time.monotonic() - t0:.2f}s')
+    if args.all and orphan_netns():
+        print('namespaces of labs without a state dir (remove with `ip netns del`): '
+              + ' '.join(orphan_netns()), file=sys.stderr)
+    return rc
+
+
+def _cmd_exec(args):
+    lab = Lab.attach(args.name)
+    cmd = list(args.cmd)
+    if cmd and cmd[0] == '--':
+        cmd = cmd[1:]
+    if not cmd:
+        env = dict(os.environ, PS1=f'{args.host}# ')
+        os.execve(NSENTER,  # noqa: S606 - fixed argument list
+                   lab._argv(args.host, ['/bin/bash' if os.path.exists('/bin/bash') else '/bin/sh'],
+                                     os.getcwd()), env)
+    os.execv(NSENTER, lab._argv(args.host, cmd, os.getcwd()))  # noqa: S606
+    return 1
+
+
+def _cmd_inventory(args):
+    lab = Lab.attach(args.name)
+    print(lab.inventory_path)
+    return 0
+
+
+def _cmd_status(args):
+    labs = list_labs()
+    if not labs:
+        print(f'no labs under {LAB_ROOT}')
+    for name in labs:
+        try:
+            lab = Lab.attach(name)
+        except LabError:
+            print(f'{name}: state dir without lab.json (half built?): `lab/nslab.py down --name {name}`')
+            continue
+        left = leftovers(name)
+        expected = len(lab.node_names) + 1
+        got = len(left['netns'])
+        health = 'ok' if got == expected else f'BROKEN ({got}/{expected} namespaces)'
+        sites = ' with sites' if lab.sites else ''
+        print(f"{name}: {lab.n} hosts{sites}, {health}, {len(left['pids'])} processes, "
+              f'inventory {lab.inventory_path}')
+    orphans = orphan_netns()
+    if orphans:
+        print('orphan namespaces (no state dir): {}'.format(' '.join(orphans)))
+    return 0
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog='nslab.py', description=__doc__.split('\n\n')[0])
+    sub = p.add_subparsers(dest='command', required=True)
+    up = sub.add_parser('up', help='create a lab of N hosts h1..hN')
+    up.add_argument('n', type=int)
+    up.add_argument('--name', default=DEFAULT_NAME)
+    up.add_argument('--sites', action='store_true', help='a LAN host hI-lan behind each host (N <= 8)')
+    up.add_argument('--interpreter', default=DEFAULT_INTERPRETER,
+                    help='python the bin/<host>-python wrappers exec (default %(default)s)')
+    down = sub.add_parser('down', help='remove a lab (processes, namespaces, mounts, state dir)')
+    down.add_argument('--name', default=DEFAULT_NAME)
+    down.add_argument('--all', action='store_true', help=f'every lab under {LAB_ROOT}')
+    ex = sub.add_parser('exec', help='run a command in a host (no command: a shell)')
+    ex.add_argument('--name', default=DEFAULT_NAME)
+    ex.add_argument('host')
+    ex.add_argument('cmd', nargs=argparse.REMAINDER)
+    inv = sub.add_parser('inventory', help='print the path of the inventory')
+    inv.add_argument('--name', default=DEFAULT_NAME)
+    sub.add_parser('status', help='list labs')
+    args = p.parse_args(argv)
+    try:
+        return {'up': _cmd_up, 'down': _cmd_down, 'exec': _cmd_exec, 'inventory': _cmd_inventory,
+                'status': _cmd_status}[args.command](args)
+    except LabError as exc:
+        print(f'nslab: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
