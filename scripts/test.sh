@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# `make test`: every check CI runs, cheapest first. A failing stage does not hide the others;
+# the exit code is non-zero when any stage failed, and the last line counts the tests:
+# pytest cases from their JUnit reports, every other stage (lint, sanity, molecule) as one test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+export ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collections" ANSIBLE_CONFIG="$PWD/ansible.cfg"
+junit=.build/junit
+rm -rf "$junit" && mkdir -p "$junit"
+
+stage_passed=0
+stage_failed=0
+failed_names=()
+stage() {  # stage NAME CMD... — run, time, record
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== $name: $*"
+  if "$@"; then
+    echo "=== $name: ok ($((SECONDS - t0)) s)"
+    stage_passed=$((stage_passed + 1))
+  else
+    echo "=== $name: FAILED ($((SECONDS - t0)) s)"
+    stage_failed=$((stage_failed + 1))
+    failed_names+=("$name")
+  fi
+}
+pytest_stage() {  # pytest_stage NAME ARGS... — pytest counts its own cases
+  local name=$1; shift
+  local t0=$SECONDS
+  echo "=== $name: pytest $*"
+  "$BIN/pytest" -p no:cacheprovider --junitxml="$junit/$name.xml" "$@"
+  local rc=$?
+  echo "=== $name: rc=$rc ($((SECONDS - t0)) s)"
+  if [[ $rc -ne 0 ]]; then failed_names+=("$name"); fi
+  # A stage that collected nothing is a failure here: a suite must not vanish silently.
+}
+
+stage ruff "$BIN/ruff" check .
+stage ansible-lint "$BIN/ansible-lint" --profile production
+stage changelog "$BIN/antsibull-changelog" lint
+stage sanity bash scripts/sanity.sh
+pytest_stage unit tests/unit tests/functional
+pytest_stage lab-tier1 tests/lab -m lab
+stage molecule-podman bash lab/podman/molecule.sh
+stage molecule-kernel bash lab/vm/molecule.sh
+pytest_stage lab-kernel tests/lab -m kernel
+
+read -r passed failed <<<"$("$BIN/python" - "$junit" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+p = f = 0
+for path in glob.glob(sys.argv[1] + '/*.xml'):
+    root = ET.parse(path).getroot()
+    for s in ([root] if root.tag == 'testsuite' else root.iter('testsuite')):
+        tests, fail = int(s.get('tests', 0)), int(s.get('failures', 0)) + int(s.get('errors', 0))
+        skipped = int(s.get('skipped', 0))
+        p += tests - fail - skipped
+        f += fail
+        if tests == 0:
+            f += 1  # an empty suite counts as a failure
+print(p, f)
+PY
+)"
+passed=$((passed + stage_passed))
+failed=$((failed + stage_failed))
+if ((${#failed_names[@]})); then
+  echo "failed stages: ${failed_names[*]}"
+  failed=$((failed > 0 ? failed : 1))
+fi
+echo "total: $passed passed, $failed failed"
+[[ ${#failed_names[@]} -eq 0 ]]
