@@ -1,0 +1,330 @@
+"""Kernel engine without a kernel: message merging, set() arguments, pyroute2 flag encoding.
+
+Dump messages are built with pyroute2's own `wgmsg` class and sent through encode() and
+decode(), so they have the exact wire layout the kernel produces (attribute by attribute). The
+same checks run under /usr/bin/python3 with Debian's pyroute2 0.7.2 when it is installed
+(test_same_under_system_pyroute2), since 0.7 and 0.9 differ in the peer flags they send.
+"""
+
+import base64
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _engine_netlink as eng
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Peer, PeerChange, Plan
+
+pyroute2 = pytest.importorskip('pyroute2')
+from pyroute2.netlink.exceptions import NetlinkError  # noqa: E402
+from pyroute2.netlink.generic import wireguard as pr_wg  # noqa: E402
+
+KERNEL_REMOVE_ME = 0x1
+KERNEL_REPLACE_ALLOWEDIPS = 0x2
+KERNEL_UPDATE_ONLY = 0x4
+
+
+def key(n):
+    return base64.b64encode(bytes([n]) * 32).decode()
+
+
+PRIV = key(8)
+A, B, C = key(1), key(2), key(3)
+PSK = key(9)
+
+
+def allowed(net):
+    import ipaddress
+    import socket
+    n = ipaddress.ip_network(net)
+    fam = socket.AF_INET if n.version == 4 else socket.AF_INET6
+    return {'attrs': [['WGALLOWEDIP_A_FAMILY', fam],
+                      ['WGALLOWEDIP_A_IPADDR', n.network_address.packed],
+                      ['WGALLOWEDIP_A_CIDR_MASK', n.prefixlen]]}
+
+
+def wire(attrs):
+    """Encode and decode one WG_CMD_GET_DEVICE reply, as it would come from the kernel."""
+    m = pr_wg.wgmsg()
+    m['cmd'] = pr_wg.WG_CMD_GET_DEVICE
+    m['version'] = 1
+    m['attrs'] = attrs
+    m.encode()
+    d = pr_wg.wgmsg(m.data)
+    d.decode()
+    return d
+
+
+def peer_nla(pub, *extra, nets=()):
+    attrs = [['WGPEER_A_PUBLIC_KEY', pub], *extra]
+    if nets:
+        attrs.append(['WGPEER_A_ALLOWEDIPS', [allowed(n) for n in nets]])
+    return {'attrs': attrs}
+
+
+def dump_split():
+    """A dump cut the way the kernel cuts it: peer B's allowed IPs continue in message 2."""
+    m1 = wire([
+        ['WGDEVICE_A_IFINDEX', 7], ['WGDEVICE_A_IFNAME', 'wg0'],
+        ['WGDEVICE_A_PRIVATE_KEY', PRIV], ['WGDEVICE_A_PUBLIC_KEY', key(10)],
+        ['WGDEVICE_A_LISTEN_PORT', 51820], ['WGDEVICE_A_FWMARK', 0x42],
+        ['WGDEVICE_A_PEERS', [
+            peer_nla(A, ['WGPEER_A_PRESHARED_KEY', PSK],
+                     ['WGPEER_A_ENDPOINT', {'addr': '198.51.100.12', 'port': 51820}],
+                     ['WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL', 25],
+                     ['WGPEER_A_LAST_HANDSHAKE_TIME', {'tv_sec': 1700000000, 'tv_nsec': 5}],
+                     ['WGPEER_A_RX_BYTES', 1000], ['WGPEER_A_TX_BYTES', 2000],
+                     nets=['100.64.0.2/32', 'fd3a:6c1e:9b42:100::2/128']),
+            peer_nla(B, ['WGPEER_A_PRESHARED_KEY', base64.b64encode(bytes(32)).decode()],
+                     ['WGPEER_A_ENDPOINT', {'addr': 'fd3a:6c1e:9b42:1::13', 'port': 51821}],
+                     ['WGPEER_A_RX_BYTES', 7], ['WGPEER_A_TX_BYTES', 8],
+                     nets=['10.3.0.0/24', '100.64.0.3/32']),
+        ]],
+    ])
+    m2 = wire([
+        ['WGDEVICE_A_IFINDEX', 7], ['WGDEVICE_A_IFNAME', 'wg0'],
+        ['WGDEVICE_A_PEERS', [
+            peer_nla(B, nets=['fd3a:6c1e:9b42:100::3/128', '10.3.1.0/24']),
+            peer_nla(C, nets=['100.64.0.4/32']),
+        ]],
+    ])
+    return [m1, m2]
+
+
+def test_merge_split_dump():
+    dev = eng.device_from_messages(dump_split())
+    assert dev.private_key == PRIV
+    assert dev.listen_port == 51820
+    assert dev.fwmark == 0x42
+    assert list(dev.peers) == [A, B, C]
+    assert dev.peers[A] == Peer(A, PSK, '198.51.100.12:51820',
+                                ('100.64.0.2/32', 'fd3a:6c1e:9b42:100::2/128'), 25)
+    # the continuation message carries only the key and allowed IPs: nothing else is lost
+    assert dev.peers[B] == Peer(B, None, '[fd3a:6c1e:9b42:1::13]:51821',
+                                ('10.3.0.0/24', '10.3.1.0/24', '100.64.0.3/32',
+                                 'fd3a:6c1e:9b42:100::3/128'), 0)
+    assert dev.peers[C] == Peer(C, None, None, ('100.64.0.4/32',), 0)
+    assert dev.stats[A].latest_handshake == 1700000000
+    assert (dev.stats[A].rx_bytes, dev.stats[A].tx_bytes) == (1000, 2000)
+    assert (dev.stats[B].rx_bytes, dev.stats[B].tx_bytes) == (7, 8)
+    assert dev.stats[C].latest_handshake == 0
+
+
+def test_merge_does_not_depend_on_where_the_dump_is_cut():
+    one = wire([['WGDEVICE_A_PRIVATE_KEY', PRIV], ['WGDEVICE_A_LISTEN_PORT', 1],
+                ['WGDEVICE_A_PEERS', [peer_nla(A, nets=['10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24'])]]])
+    cut = [wire([['WGDEVICE_A_PRIVATE_KEY', PRIV], ['WGDEVICE_A_LISTEN_PORT', 1],
+                 ['WGDEVICE_A_PEERS', [peer_nla(A, nets=['10.0.2.0/24'])]]]),
+           wire([['WGDEVICE_A_PEERS', [peer_nla(A, nets=['10.0.0.0/24'])]]]),
+           wire([['WGDEVICE_A_PEERS', [peer_nla(A, nets=['10.0.1.0/24'])]]])]
+    assert eng.device_from_messages([one]) == eng.device_from_messages(cut)
+
+
+def test_empty_device():
+    dev = eng.device_from_messages([wire([['WGDEVICE_A_IFNAME', 'wg0'], ['WGDEVICE_A_LISTEN_PORT', 0]])])
+    assert dev.private_key is None
+    assert dev.peers == {}
+    assert dev.fwmark == 0
+
+
+def test_many_peers_over_many_messages():
+    keys = [base64.b64encode(i.to_bytes(2, 'big') * 16).decode() for i in range(1, 1001)]
+    msgs = []
+    for start in range(0, 1000, 37):
+        chunk = keys[start:start + 37]
+        msgs.append(wire([['WGDEVICE_A_PEERS', [
+            peer_nla(k, nets=[f'10.{(start + i) // 250}.{(start + i) % 250}.0/24'])
+            for i, k in enumerate(chunk)]]]))
+    dev = eng.device_from_messages(msgs)
+    assert len(dev.peers) == 1000
+    assert dev.peers[keys[999]].allowed_ips == ('10.3.249.0/24',)
+
+
+# --------------------------------------------------------------------------- writing
+
+def test_set_calls_order_and_content():
+    add = Peer(C, PSK, '[fd3a:6c1e:9b42:1::14]:51820', ('100.64.0.4/32',), 25)
+    upd = Peer(B, None, None, ('10.3.0.0/24',), 0)
+    plan = Plan(
+        name='wg0', device={'listen_port': 51820, 'private_key': PRIV},
+        peers=(PeerChange('remove', A),
+               PeerChange('update', B, upd, ('preshared_key', 'allowed_ips')),
+               PeerChange('add', C, add)),
+    )
+    calls = eng.set_calls(plan)
+    assert calls[0] == {'private_key': PRIV, 'listen_port': 51820}
+    assert calls[1] == {'peer': {'public_key': A, 'remove': True}}
+    assert calls[2] == {'peer': {'public_key': B, 'replace_allowed_ips': True, 'allowed_ips': ['10.3.0.0/24'],
+                                 'preshared_key': eng.ZERO_KEY}}
+    assert calls[3] == {'peer': {'public_key': C, 'replace_allowed_ips': True,
+                                 'allowed_ips': ['100.64.0.4/32'],
+                                 'preshared_key': PSK, 'endpoint_addr': 'fd3a:6c1e:9b42:1::14',
+                                 'endpoint_port': 51820, 'persistent_keepalive': 25}}
+
+
+def test_update_sends_only_changed_fields_but_always_allowed_ips():
+    upd = Peer(B, PSK, '198.51.100.13:51820', ('10.3.0.0/24',), 0)
+    change = PeerChange('update', B, upd, ('persistent_keepalive',))
+    (call,) = eng.set_calls(Plan(name='wg0', peers=(change,)))
+    assert call == {'peer': {'public_key': B, 'replace_allowed_ips': True, 'allowed_ips': ['10.3.0.0/24'],
+                             'persistent_keepalive': 0}}
+
+
+def test_empty_plan_makes_no_call():
+    assert eng.set_calls(Plan(name='wg0')) == []
+
+
+class FakeWireGuard:
+    instances = []
+
+    def __init__(self, messages=(), fail_on=None):
+        self.messages = list(messages)
+        self.calls = []
+        self.closed = False
+        self.fail_on = fail_on
+        FakeWireGuard.instances.append(self)
+
+    def info(self, ifname):
+        self.calls.append(('info', ifname))
+        return iter(self.messages)
+
+    def set(self, ifname, **kw):
+        if self.fail_on and self.fail_on(kw):
+            raise NetlinkError(22, 'Invalid argument')
+        self.calls.append(('set', ifname, kw))
+
+    def close(self):
+        self.closed = True
+
+
+def test_engine_read_and_apply_with_fake_socket():
+    fake = FakeWireGuard(dump_split())
+    engine = eng.NetlinkEngine(wireguard_factory=lambda: fake)
+    dev = engine.read('wg0')
+    assert len(dev.peers) == 3
+    assert fake.closed
+    fake2 = FakeWireGuard()
+    engine = eng.NetlinkEngine(wireguard_factory=lambda: fake2)
+    engine.apply('wg0', Plan(name='wg0', device={'fwmark': 0}, peers=(PeerChange('remove', A),)))
+    assert fake2.calls == [('set', 'wg0', {'fwmark': 0}),
+                           ('set', 'wg0', {'peer': {'public_key': A, 'remove': True}})]
+    assert fake2.closed
+
+
+def test_engine_apply_error_names_the_peer_not_secrets():
+    fake = FakeWireGuard(fail_on=lambda kw: 'peer' in kw)
+    engine = eng.NetlinkEngine(wireguard_factory=lambda: fake)
+    plan = Plan(name='wg0', device={'private_key': PRIV},
+                peers=(PeerChange('add', A, Peer(A, PSK, None, ('10.0.0.0/24',), 0)),))
+    with pytest.raises(eng.EngineError) as err:
+        engine.apply('wg0', plan)
+    assert A in str(err.value)
+    assert PSK not in str(err.value) and PRIV not in str(err.value)
+    assert fake.closed
+
+
+def test_engine_reports_missing_genl_family():
+    def factory():
+        raise NetlinkError(2, 'No such file or directory')
+    engine = eng.NetlinkEngine(wireguard_factory=factory)
+    with pytest.raises(eng.EngineError, match='userspace'):
+        engine.read('wg0')
+
+
+# --------------------------------------------------------------------------- pyroute2 encoding
+
+def encode_peer_with_pyroute2(peer_kw):
+    """Run pyroute2's own peer encoder on our peer dict and decode what would go to the kernel."""
+    cls = getattr(pr_wg, 'AsyncWireGuard', None) or pr_wg.WireGuard  # 0.9.x / 0.7.x
+    obj = object.__new__(cls)
+    msg = pr_wg.wgmsg()
+    msg['attrs'].append(['WGDEVICE_A_IFNAME', 'wg0'])
+    obj._wg_set_peer(msg, peer_kw)
+    msg['cmd'] = pr_wg.WG_CMD_SET_DEVICE
+    msg['version'] = 1
+    msg.encode()
+    out = pr_wg.wgmsg(msg.data)
+    out.decode()
+    (peer,) = out.get_attr('WGDEVICE_A_PEERS')
+    return peer
+
+
+def test_pyroute2_sends_replace_not_update_only():
+    (call,) = eng.set_calls(Plan(name='wg0', peers=(
+        PeerChange('add', A, Peer(A, None, '198.51.100.12:51820', ('10.0.0.0/24', '10.0.1.0/24'), 0)),)))
+    peer = encode_peer_with_pyroute2(call['peer'])
+    flags = peer.get_attr('WGPEER_A_FLAGS')
+    assert flags & KERNEL_REPLACE_ALLOWEDIPS
+    assert not flags & KERNEL_UPDATE_ONLY
+    assert not flags & KERNEL_REMOVE_ME
+    nets = sorted(a.get('addr') for a in peer.get_attr('WGPEER_A_ALLOWEDIPS'))
+    assert nets == ['10.0.0.0/24', '10.0.1.0/24']
+    assert peer.get_attr('WGPEER_A_ENDPOINT')['addr'] == '198.51.100.12'
+
+
+def test_pyroute2_remove_flag():
+    (call,) = eng.set_calls(Plan(name='wg0', peers=(PeerChange('remove', A),)))
+    peer = encode_peer_with_pyroute2(call['peer'])
+    assert peer.get_attr('WGPEER_A_FLAGS') == KERNEL_REMOVE_ME
+
+
+def test_pyroute2_zero_psk_and_v6_endpoint():
+    upd = Peer(B, None, '[fd3a:6c1e:9b42:1::13]:51821', ('10.3.0.0/24',), 0)
+    change = PeerChange('update', B, upd, ('preshared_key', 'endpoint'))
+    (call,) = eng.set_calls(Plan(name='wg0', peers=(change,)))
+    peer = encode_peer_with_pyroute2(call['peer'])
+    assert eng._key_text(peer.get_attr('WGPEER_A_PRESHARED_KEY')) is None
+    ep = peer.get_attr('WGPEER_A_ENDPOINT')
+    assert (ep['addr'], ep['port']) == ('fd3a:6c1e:9b42:1::13', 51821)
+
+
+SYSTEM_PYTHON = '/usr/bin/python3'
+
+
+@pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason='no /usr/bin/python3')
+def test_same_under_system_pyroute2():
+    """Run this file's checks with Debian's python3-pyroute2 (0.7.x) and no pytest."""
+    probe = subprocess.run([SYSTEM_PYTHON, '-c', 'import pyroute2'], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip('python3-pyroute2 is not installed for /usr/bin/python3')
+    here = os.path.abspath(__file__)
+    collections = next(p for p in sys.path if p.endswith(os.path.join('.build', 'collections')))
+    script = f"""
+import sys, types
+sys.path.insert(0, {collections!r})
+# a minimal stand-in for pytest: importorskip and raises
+pt = types.ModuleType('pytest')
+def importorskip(name):
+    return __import__(name)
+class _Raises:
+    def __init__(self, exc, match=None): self.exc = exc; self.match = match
+    def __enter__(self): return self
+    def __exit__(self, et, ev, tb):
+        if et is None: raise AssertionError('did not raise')
+        if not issubclass(et, self.exc): return False
+        if self.match and self.match not in str(ev): raise AssertionError(str(ev))
+        self.value = ev
+        return True
+pt.importorskip = importorskip
+pt.raises = _Raises
+pt.mark = types.SimpleNamespace(skipif=lambda *a, **k: (lambda f: f))
+pt.skip = lambda msg: None
+sys.modules['pytest'] = pt
+import importlib.util
+spec = importlib.util.spec_from_file_location('t', {here!r})
+t = importlib.util.module_from_spec(spec); spec.loader.exec_module(t)
+import pyroute2
+from pyroute2.netlink.generic import wireguard as w
+assert not hasattr(w, 'AsyncWireGuard'), 'expected the 0.7 line'
+n = 0
+for name in dir(t):
+    if name.startswith('test_') and name != 'test_same_under_system_pyroute2':
+        getattr(t, name)(); n += 1
+print('ok', n)
+"""
+    proc = subprocess.run([SYSTEM_PYTHON, '-c', script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith('ok '), proc.stdout
+    assert int(proc.stdout.split()[1]) >= 10, proc.stdout
+
