@@ -1,0 +1,37 @@
+"""The userspace engine and _iproute on a lab host, without Ansible, under both pyroute2 lines.
+
+tests/lab/engine_driver.py runs inside one namespace host: create through wireguard-go, apply a
+plan, verify, update peers and link, heal route/address drift, kill wireguard-go (stale socket ->
+absent -> recreated), delete (link, process and socket gone). It runs once with Debian's
+/usr/bin/python3 (python3-pyroute2 0.7.x) and once with the venv (pyroute2 0.9.x).
+"""
+import json
+import os
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.lab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DRIVER = os.path.join(ROOT, 'tests', 'lab', 'engine_driver.py')
+COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+INTERPRETERS = {'debian-pyroute2-0.7': '/usr/bin/python3', 'venv-pyroute2-0.9': sys.executable}
+
+
+@pytest.fixture(scope='module')
+def lab(nslab_module_factory):
+    return nslab_module_factory(1)
+
+
+@pytest.mark.parametrize('interpreter', sorted(INTERPRETERS))
+def test_userspace_engine_and_iproute(lab, interpreter):
+    python = INTERPRETERS[interpreter]
+    if not os.path.exists(python):
+        pytest.skip(f'{python} missing')
+    proc = lab.exec('h1', [python, DRIVER, COLLECTIONS], check=False, timeout=120)
+    steps = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
+    assert steps and steps[-1]['step'] == 'done', proc.stdout
+    killed = next(s for s in steps if s['step'] == 'killed')
+    assert killed['socket'] == 'stale' and killed['link'] is None
