@@ -22,7 +22,7 @@ description:
   - The private key and the preshared key never appear in the diff, in warnings or in error
     messages. The diff shows the public key for a private key, and markers for a preshared key.
 author:
-  - meshlab.wireguard contributors
+  - meshlab.wireguard contributors (@meshlab)
 requirements:
   - PyNaCl on the managed host for O(type=private) (Debian/Ubuntu package C(python3-nacl)).
     O(type=preshared) needs no extra library.
