@@ -275,8 +275,9 @@ class KeyFileBackend:
         if self.return_content and key:
             result['content'] = key
         if self.module._diff:
-            result['diff'] = {'before': before, 'after': after, 'before_header': self.path,
-                                  'after_header': self.path}
+            result['diff'] = {
+                'before': before, 'after': after, 'before_header': self.path, 'after_header': self.path,
+            }
         return result
 
     def _absent(self) -> dict:
@@ -295,6 +296,8 @@ class KeyFileBackend:
         if self.backup_file:
             result['backup_file'] = self.backup_file
         if self.module._diff:
-            result['diff'] = {'before': self._describe(existing), 'after': {'state': 'absent'},
-                                  'before_header': self.path, 'after_header': self.path}
+            result['diff'] = {
+                'before': self._describe(existing), 'after': {'state': 'absent'},
+                'before_header': self.path, 'after_header': self.path,
+            }
         return result

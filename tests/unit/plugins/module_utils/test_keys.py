@@ -62,7 +62,7 @@ needs_wg = pytest.mark.skipif(
 
 @pytest.fixture(scope='module')
 def thousand_keys():
-    return [generate_private_key() for _ in range(1000)]
+    return [generate_private_key() for _i in range(1000)]
 
 
 @needs_wg
@@ -76,7 +76,7 @@ def test_public_keys_match_wg_pubkey(thousand_keys):
 
 @needs_wg
 def test_wg_genkey_output_is_accepted_and_clamped():
-    for _ in range(20):
+    for _i in range(20):
         key = subprocess.run(['wg', 'genkey'], capture_output=True, text=True, check=True).stdout
         assert is_clamped(decode_key(key, 'wg genkey output'))
 
@@ -100,7 +100,7 @@ def test_generated_private_keys_are_clamped_and_distinct(thousand_keys):
 
 
 def test_preshared_keys_are_random_not_clamped():
-    keys = [generate_preshared_key() for _ in range(200)]
+    keys = [generate_preshared_key() for _i in range(200)]
     assert len(set(keys)) == 200
     assert all(len(decode_key(k)) == 32 for k in keys)
     # A PSK is no scalar: clamping would throw away 5 bits. 200 clamped ones in a row: p = 32**-200.
