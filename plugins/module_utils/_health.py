@@ -88,6 +88,56 @@ def ping_targets(expected: List[dict]) -> Dict[str, List[str]]:
     return out
 
 
+def expected_links(fleet: dict, registry: dict, hosts=None) -> dict:
+    """The links that should exist, from the topology (fleet) and the registry.
+
+    fleet: ``_topology.normalize(...)``; registry: the registry the role writes. Links are the
+    host-to-host peerings each member configures (clients, which Ansible does not manage, are left
+    out); a pair appears once. With ``hosts`` (the play's hosts), links with an end outside it are
+    left out and counted in ``skipped``. Returns ``{'links': [...], 'warnings': [...], 'skipped': n}``.
+    """
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._topology import network_config
+
+    links, warnings, skipped = [], [], 0
+    in_play = None if hosts is None else set(hosts)
+    reg_nets = (registry or {}).get('networks') or {}
+    for name, net in sorted((fleet.get('networks') or {}).items()):
+        if net.get('state', 'present') != 'present':
+            continue
+        reg_hosts = (reg_nets.get(name) or {}).get('hosts') or {}
+        unregistered = [h for h in net['members'] if not (reg_hosts.get(h) or {}).get('public_key')]
+        if unregistered:
+            warnings.append(f"network {name}: {', '.join(unregistered)} not in the registry (never "
+                            'configured by the role): its links are not checked')
+        configs = {h: network_config(net, registry, h) for h in net['members']}
+        sides = {}
+        for h, cfg in configs.items():
+            entry = reg_hosts.get(h) or {}
+            sides[h] = {'host': h, 'interface': name, 'public_key': entry.get('public_key'),
+                        'addresses': list(cfg['addresses'] or entry.get('addresses') or []),
+                        'endpoint': None, 'listen_port': entry.get('port') or net.get('port')}
+        for cfg in configs.values():
+            for peer in cfg['peers']:
+                if peer['name'] in sides:  # the peer as h sees it: its endpoint is where h sends
+                    sides[peer['name']]['endpoint'] = sides[peer['name']]['endpoint'] or peer['endpoint']
+        pairs = set()
+        for h, cfg in configs.items():
+            if h in unregistered:
+                continue
+            for peer in cfg['peers']:
+                other = peer['name']
+                if other in sides and other not in unregistered and other != h:
+                    pairs.add(tuple(sorted((h, other))))
+        for a, b in sorted(pairs):
+            if in_play is not None and not (a in in_play and b in in_play):
+                skipped += 1
+                continue
+            links.append({'network': name, 'a': dict(sides[a]), 'b': dict(sides[b])})
+    if skipped:
+        warnings.append(f'{skipped} expected link(s) with a host outside this play were not checked')
+    return {'links': links, 'warnings': warnings, 'skipped': skipped}
+
+
 def _host_state(infos: dict, host: str) -> Optional[dict]:
     """The host's interfaces dict, or None when nothing usable came back."""
     res = infos.get(host)

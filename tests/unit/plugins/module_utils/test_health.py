@@ -260,3 +260,50 @@ def test_no_secret_fields_in_report():
     data['h1']['interfaces']['wg0']['private_key'] = 'SECRET'
     report = _health.analyse(mesh(), data, pings(), now=NOW)
     assert 'SECRET' not in json.dumps(report)
+
+
+# --------------------------------------------------------------------------- expected links
+
+def _fleet(networks, hosts=('h1', 'h2', 'h3')):
+    from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology
+
+    fleet = _topology.normalize(networks, [], {'all': list(hosts)}, {})
+    assert fleet['errors'] == []
+    return fleet
+
+
+def _registry(net, hosts, endpoint=True):
+    return {'version': 1, 'networks': {net: {'hosts': {
+        h: {'public_key': key(h), 'endpoint': f'198.51.100.{10 + int(h[1:])}' if endpoint else '',
+            'port': 51820, 'addresses': [f'{addr(h)}/24']} for h in hosts}}}}
+
+
+def test_expected_links_of_a_mesh():
+    fleet = _fleet([{'name': 'wg0', 'ipv4_pool': '100.64.0.0/24', 'port': 51820}])
+    out = _health.expected_links(fleet, _registry('wg0', HOSTS))
+    assert out['warnings'] == [] and out['skipped'] == 0
+    pairs = [(x['a']['host'], x['b']['host']) for x in out['links']]
+    assert pairs == [('h1', 'h2'), ('h1', 'h3'), ('h2', 'h3')]
+    a = out['links'][0]['a']
+    assert a['interface'] == 'wg0' and a['public_key'] == key('h1')
+    assert a['endpoint'] == '198.51.100.11:51820' and a['listen_port'] == 51820
+    assert len(a['addresses']) == 1
+    # the analysis accepts them as they are
+    peer_ips = [_health._bare_ip(x['b']['addresses'][0]) for x in out['links'][:2]]
+    assert _health.ping_targets(out['links'])['h1'] == peer_ips
+
+
+def test_expected_links_hub_and_spoke_has_no_spoke_to_spoke_link():
+    fleet = _fleet([{'name': 'wg1', 'topology': 'hub_and_spoke', 'hubs': ['h1'],
+                     'ipv4_pool': '100.64.1.0/24'}])
+    out = _health.expected_links(fleet, _registry('wg1', HOSTS))
+    assert [(x['a']['host'], x['b']['host']) for x in out['links']] == [('h1', 'h2'), ('h1', 'h3')]
+
+
+def test_expected_links_skip_unregistered_and_out_of_play_hosts():
+    fleet = _fleet([{'name': 'wg0', 'ipv4_pool': '100.64.0.0/24'}])
+    out = _health.expected_links(fleet, _registry('wg0', ('h1', 'h2')))
+    assert [(x['a']['host'], x['b']['host']) for x in out['links']] == [('h1', 'h2')]
+    assert 'h3 not in the registry' in out['warnings'][0]
+    out = _health.expected_links(fleet, _registry('wg0', HOSTS), hosts=['h1', 'h2'])
+    assert out['skipped'] == 2 and len(out['links']) == 1

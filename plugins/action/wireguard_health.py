@@ -1,0 +1,241 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshlab.wireguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of the health check (documentation: plugins/modules/wireguard_health.py).
+
+phase=plan    expected links from topology + registry, and what each host should ping.
+phase=report  analyse the hosts' wireguard_info / wireguard_ping results (read from hostvars),
+              render the matrix, write JSON / HTML / PNG / text files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.common.text.converters import to_native
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
+
+FORMATS = ('json', 'html', 'png', 'txt')
+
+ARGUMENT_SPEC = {
+    'phase': {'type': 'str', 'required': True, 'choices': ['plan', 'report']},
+    # plan
+    'fleet': {'type': 'dict'},
+    'networks': {'type': 'list', 'elements': 'dict', 'default': []},
+    'sites': {'type': 'list', 'elements': 'dict', 'default': []},
+    'registry': {'type': 'raw'},
+    'registry_path': {'type': 'path'},
+    'host_vars': {'type': 'dict'},
+    # both
+    'hosts': {'type': 'list', 'elements': 'str'},
+    # report
+    'expected': {'type': 'list', 'elements': 'dict', 'default': []},
+    'info_var': {'type': 'str', 'default': 'wireguard_health_info'},
+    'ping_var': {'type': 'str', 'default': 'wireguard_health_ping'},
+    'warnings': {'type': 'list', 'elements': 'str', 'default': []},
+    'output_dir': {'type': 'path'},
+    'formats': {'type': 'list', 'elements': 'str', 'default': list(FORMATS)},
+    'title': {'type': 'str', 'default': 'WireGuard health'},
+}
+
+HOST_VARS = ('wireguard_addresses', 'wireguard_primary_hub')
+
+
+def _plain(value):
+    """Registered results and templated vars as plain JSON data (drops Ansible's wrapper types)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def load_registry(path):
+    """The registry YAML written by the role; {} when the file does not exist yet."""
+    import yaml
+
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path, encoding='utf-8') as f:
+        return yaml.safe_load(f) or {}
+
+
+def write_atomic(path, data):
+    """Write bytes next to PATH, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix='.health.', dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def render_png(report, title):
+    """The matrix as a PNG (bytes), or None when matplotlib is not installed on the controller."""
+    try:
+        import matplotlib
+
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+        from matplotlib.colors import ListedColormap
+    except ImportError:
+        return None
+    import io
+
+    names = sorted(report['networks'])
+    broken = report['broken']
+    ncols = max(1, len(names))
+    size = max([len(report['networks'][n]['hosts']) for n in names] + [2])
+    grid = 0.9 * size + 0.3  # inches
+    text_lines = min(len(broken), 12)
+    line = 0.25
+    bottom = 0.3 + line * text_lines  # inches of text under the grids
+    top = 1.1  # inches for the title, the network title and the column labels
+    width = max(5.0, (grid + 1.2) * ncols)
+    height = top + grid + 0.2 + bottom
+    fig = plt.figure(figsize=(width, height), dpi=100)
+    cmap = ListedColormap(['#dddddd', '#f4a6a6', '#b7e4b0', '#f5f5f5'])  # self, broken, up, no link
+    for i, name in enumerate(names):
+        hosts = report['networks'][name]['hosts']
+        ax = fig.add_axes([(i + 0.18) / ncols, (bottom + 0.2) / height, 0.78 / ncols, grid / height])
+        values, labels = [], []
+        for r in hosts:
+            row_v, row_t = [], []
+            for c in hosts:
+                cell = report['networks'][name]['matrix'].get(r, {}).get(c)
+                row_v.append(0 if r == c else 3 if cell is None else 2 if cell['ok'] else 1)
+                row_t.append(_health.cell_text(report, name, r, c).lstrip('!'))
+            values.append(row_v)
+            labels.append(row_t)
+        ax.imshow(values, cmap=cmap, vmin=0, vmax=3)
+        for y, row in enumerate(labels):
+            for x, text in enumerate(row):
+                ax.text(x, y, text, ha='center', va='center', fontsize=8, family='monospace')
+        ax.set_xticks(range(len(hosts)))
+        ax.set_xticklabels(hosts)
+        ax.set_yticks(range(len(hosts)))
+        ax.set_yticklabels(hosts)
+        ax.xaxis.tick_top()
+        ax.set_title(f'network {name} (row sees column)', fontsize=10, pad=18)
+    s = report['summary']
+    verdict = 'healthy' if report['ok'] else f"{s['broken']} broken"
+    fig.suptitle(f"{title}: {verdict} ({s['up']}/{s['links']} links up)", fontsize=12, y=1 - 0.15 / height,
+                 color='#1a7f1a' if report['ok'] else '#b00000')
+    y = (bottom - line) / height
+    for b in broken[:text_lines]:
+        on = f" on {b['culprit']}" if b['culprit'] else ''
+        fig.text(0.02, y, f"{b['a']} <-> {b['b']} ({b['network']}): {b['cause']}{on}", fontsize=8,
+                 family='monospace', color='#b00000')
+        y -= line / height
+    buf = io.BytesIO()
+    fig.savefig(buf, format='png')
+    plt.close(fig)
+    return buf.getvalue()
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def _host_vars(self, task_vars, hosts):
+        hostvars = task_vars.get('hostvars') or {}
+        out = {}
+        for h in hosts:
+            hv = hostvars.get(h) if hasattr(hostvars, 'get') else None
+            if hv is None:
+                continue
+            picked = {k: hv.get(k) for k in HOST_VARS if hv.get(k) is not None}
+            if picked:
+                out[h] = _plain(self._templar.template(picked))
+        return out
+
+    def _plan(self, args, task_vars):
+        from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology
+
+        registry = args['registry']
+        if registry is None:
+            registry = load_registry(args['registry_path'])
+        if args['fleet'] is not None:
+            fleet = _plain(args['fleet'])
+        else:
+            groups = _plain(task_vars.get('groups') or {})
+            host_vars = args['host_vars']
+            if host_vars is None:
+                host_vars = self._host_vars(task_vars, sorted(set(groups.get('all') or [])))
+            fleet = _topology.normalize(_plain(args['networks']), _plain(args['sites']), groups, host_vars)
+        if fleet.get('errors'):
+            raise AnsibleActionFail('the WireGuard variables have errors:\n- ' + '\n- '.join(fleet['errors']))
+        out = _health.expected_links(fleet, _plain(registry), args['hosts'])
+        return {
+            'changed': False,
+            'expected': out['links'],
+            'targets': _health.ping_targets(out['links']),
+            'health_warnings': out['warnings'] + list(fleet.get('warnings') or []),
+            'registry_found': bool(registry),
+        }
+
+    def _results(self, task_vars, hosts, var):
+        hostvars = task_vars.get('hostvars') or {}
+        out = {}
+        for h in hosts:
+            hv = hostvars.get(h) if hasattr(hostvars, 'get') else None
+            value = hv.get(var) if hv is not None else None
+            if value is not None:
+                out[h] = _plain(value)
+        return out
+
+    def _report(self, args, task_vars):
+        hosts = args['hosts']
+        if hosts is None:
+            hosts = sorted({s[k]['host'] for s in args['expected'] for k in ('a', 'b')})
+        infos = self._results(task_vars, hosts, args['info_var'])
+        pings = {}
+        for h, res in self._results(task_vars, hosts, args['ping_var']).items():
+            if isinstance(res, dict) and isinstance(res.get('results'), dict):
+                pings[h] = res['results']
+        report = _health.analyse(_plain(args['expected']), infos, pings)
+        report['warnings'] = list(args['warnings']) + report['warnings']
+        lines = _health.render_text(report)
+        files = {}
+        bad = [f for f in args['formats'] if f not in FORMATS]
+        if bad:
+            raise AnsibleActionFail(f"formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
+        out_dir = args['output_dir']
+        if out_dir:
+            os.makedirs(out_dir, exist_ok=True)
+            content = {
+                'json': lambda: (json.dumps(report, indent=2, sort_keys=True) + '\n').encode('utf-8'),
+                'html': lambda: _health.render_html(report, args['title']).encode('utf-8'),
+                'txt': lambda: ('\n'.join(lines) + '\n').encode('utf-8'),
+                'png': lambda: render_png(report, args['title']),
+            }
+            for fmt in args['formats']:
+                data = content[fmt]()
+                if data is None:
+                    self._display.warning('wireguard_health: matplotlib is not installed on the '
+                                          'controller, no PNG written (the HTML page shows the same)')
+                    continue
+                path = os.path.join(out_dir, f'health.{fmt}')
+                write_atomic(path, data)
+                files[fmt] = path
+        return {'changed': False, 'ok': report['ok'], 'health': report, 'lines': lines, 'files': files}
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        try:
+            if args['phase'] == 'plan':
+                result.update(self._plan(args, task_vars))
+            else:
+                result.update(self._report(args, task_vars))
+        except AnsibleActionFail:
+            raise
+        except Exception as exc:
+            raise AnsibleActionFail(f'wireguard_health ({args["phase"]}): {to_native(exc)}') from exc
+        return result
