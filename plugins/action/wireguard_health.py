@@ -196,8 +196,8 @@ class ActionModule(ActionBase):
         infos = self._results(task_vars, hosts, args['info_var'])
         pings = {}
         for h, res in self._results(task_vars, hosts, args['ping_var']).items():
-            if isinstance(res, dict) and isinstance(res.get('results'), dict):
-                pings[h] = res['results']
+            if isinstance(res, dict) and isinstance(res.get('replies'), dict):
+                pings[h] = res['replies']
         report = _health.analyse(_plain(args['expected']), infos, pings)
         report['warnings'] = list(args['warnings']) + report['warnings']
         lines = _health.render_text(report)

@@ -13,7 +13,7 @@ Inputs (plain data, as the health playbook collects them):
   (``{'interfaces': {...}}``) or ``{'failed'/'unreachable': True, 'msg': ...}``; a host that is
   absent counts as unreachable.
 - ``pings``: ``{host: {address: {'ok': bool, 'rtt_ms': float|None}}}`` (``wireguard_ping``'s
-  ``results``); a host or address that is absent means "not pinged" (never a failure by itself).
+  ``replies``); a host or address that is absent means "not pinged" (never a failure by itself).
 
 Output of ``analyse()``: a dict with ``ok``, ``summary``, ``links`` (every expected link with its
 state and, when broken, ``cause`` / ``culprit`` / ``detail``), ``broken`` (the broken links

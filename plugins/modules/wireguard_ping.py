@@ -72,7 +72,7 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-results:
+replies:
   description: Per target (as normalised, e.g. without a prefix length).
   returned: always
   type: dict
@@ -135,7 +135,7 @@ def main():
     ping = module.get_bin_path('ping', required=True)
     results = _ping.ping_all(module.run_command, ping, targets, p['count'], p['timeout'], p['interval'],
                              p['parallel'])
-    module.exit_json(changed=False, results=results, unreachable=_ping.summary(results))
+    module.exit_json(changed=False, replies=results, unreachable=_ping.summary(results))
 
 
 if __name__ == '__main__':

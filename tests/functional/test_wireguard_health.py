@@ -40,7 +40,7 @@ def info(h, missing_if=False, ages=None):
 
 
 def pings(h, down=()):
-    return {'changed': False, 'results': {
+    return {'changed': False, 'replies': {
         f'100.64.0.{i}': {'ok': h not in down and o not in down, 'rtt_ms': 0.3}
         for i, o in enumerate(HOSTS, 1) if o != h}}
 

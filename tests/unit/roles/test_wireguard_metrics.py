@@ -175,3 +175,34 @@ def test_alert_rules_are_valid_and_use_our_metrics():
         assert metrics, rule['alert']
         assert rule['expr'].count('(') == rule['expr'].count(')')
     assert {'WireGuardHandshakeStale', 'WireGuardHandshakeNever'} <= names
+
+
+def test_names_agree_with_the_collection_parser():
+    """The standalone script reads names exactly as wireguard_info (_wgquick.parse_names) does."""
+    from ansible_collections.meshlab.wireguard.plugins.module_utils import _wgquick
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+        Device,
+        Interface,
+        Link,
+        Peer,
+    )
+
+    iface = Interface('wg0', Device(private_key=PRIV, listen_port=51820, peers={
+        K2: Peer(K2, allowed_ips=('100.64.0.2/32',)), K3: Peer(K3, allowed_ips=('100.64.0.3/32',))}),
+        Link(addresses=frozenset({'100.64.0.1/24'})))
+    rendered = _wgquick.render(iface, {K2: 'h2', K3: 'h3 (the third)'})
+    assert wm.parse_names(rendered) == _wgquick.parse_names(rendered) == {K2: 'h2', K3: 'h3 (the third)'}
+    tricky = f"""[Interface]
+# Name = interface comment
+ListenPort = 1
+
+# name = first
+[Peer]
+PublicKey = {K2}
+# Name = second, below the header
+
+[Peer]
+# Name = ignored: the one above wins
+PublicKey = {K3}
+"""
+    assert wm.parse_names(tricky) == _wgquick.parse_names(tricky)

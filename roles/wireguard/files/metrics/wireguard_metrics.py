@@ -36,9 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, List, Optional, Tuple
 
 DEFAULT_CONFIG_DIR = '/etc/wireguard'
-_NAME_RE = re.compile(r'^\s*#\s*(?:name|friendly_name)\s*=\s*(.+?)\s*$', re.IGNORECASE)
-_KEY_RE = re.compile(r'^\s*publickey\s*=\s*(\S+)\s*$', re.IGNORECASE)
-_SECTION_RE = re.compile(r'^\s*\[(\w+)\]\s*$')
+_NAME_RE = re.compile(r'^\s*#\s*(?:name|friendly_name)\s*=\s*(.*?)\s*$', re.IGNORECASE)
 
 FAMILIES = (
     ('wireguard_sent_bytes_total', 'counter', 'Bytes sent to the peer', 'tx_bytes'),
@@ -75,29 +73,44 @@ def parse_dump(text: str) -> List[dict]:
 
 
 def parse_names(text: str) -> Dict[str, str]:
-    """{public_key: name} from the `# Name = X` comments inside the [Peer] sections of a config."""
-    names = {}
-    section, key, name = None, None, None
+    """{public_key: name} from the `# Name = X` comments of a wg-quick config.
 
-    def flush():
-        if section == 'peer' and key and name:
-            names[key] = name
+    The same rule as the collection's _wgquick.parse_names (the unit tests hold them together): a
+    name comment belongs to the [Peer] that follows it (only blank or comment lines between), or,
+    written inside a [Peer] section before its keys end, to that peer. `# friendly_name = X`
+    (prometheus_wireguard_exporter's spelling) works too.
+    """
+    out = {}
+    pending = name = key = None
+    in_peer = False
 
-    for line in text.splitlines():
-        m = _SECTION_RE.match(line)
-        if m:
-            flush()
-            section, key, name = m.group(1).lower(), None, None
-            continue
+    def close():
+        if in_peer and key and name:
+            out[key] = name
+
+    for raw in (text or '').splitlines():
+        line = raw.strip()
         m = _NAME_RE.match(line)
         if m:
-            name = m.group(1)
+            pending = m.group(1) or None
             continue
-        m = _KEY_RE.match(line)
-        if m:
-            key = m.group(1)
-    flush()
-    return names
+        content = line.split('#', 1)[0].strip()
+        if not content:
+            continue
+        if content.startswith('['):
+            close()
+            in_peer = content.lower() == '[peer]'
+            name, key = (pending if in_peer else None), None
+            pending = None
+            continue
+        if in_peer and pending is not None and name is None:
+            name = pending
+        pending = None
+        field, sep, value = content.partition('=')
+        if in_peer and sep and field.strip().lower() == 'publickey':
+            key = value.strip()
+    close()
+    return out
 
 
 def load_names(interfaces, config_dir: str = DEFAULT_CONFIG_DIR) -> Dict[Tuple[str, str], str]:
