@@ -1,0 +1,156 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshlab.wireguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of meshlab.wireguard.wireguard_registry (documentation in plugins/modules/)."""
+
+from __future__ import annotations
+
+import yaml
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
+
+ARGUMENT_SPEC = {
+    'path': {'type': 'path', 'required': True},
+    'host': {'type': 'str'},
+    'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read']},
+    'fleet': {'type': 'dict'},
+    'publish': {'type': 'dict', 'default': {}},
+    'clients': {'type': 'dict', 'default': {}},
+    'networks': {'type': 'list', 'elements': 'str'},
+    'prune': {'type': 'bool', 'default': False},
+    'psk_secret_path': {'type': 'path'},
+}
+
+
+class TopologyFailure(ValueError):
+    """An allocation or input problem found while holding the registry lock."""
+
+
+def _host_view(data, host):
+    """This host's entries (and its clients) per network: what --diff shows."""
+    out = {}
+    for name, net in sorted((data.get('networks') or {}).items()):
+        part = {}
+        if host in (net.get('hosts') or {}):
+            part['host'] = net['hosts'][host]
+        clients = {c: e for c, e in (net.get('clients') or {}).items() if (e or {}).get('host') == host}
+        if clients:
+            part['clients'] = clients
+        if part:
+            out[name] = part
+    return out
+
+
+class ActionModule(ActionBase):
+    _requires_connection = False
+    _supports_check_mode = True
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        del validation
+        args = plain(args)  # tagged template results -> plain data (YAML-safe)
+        path = args['path']
+        host = plain(args['host'] or task_vars.get('inventory_hostname'))
+        state = args['state']
+        check = bool(self._task.check_mode)
+        result['changed'] = False
+        try:
+            if args['psk_secret_path']:
+                result['psk_secret_created'] = reg.ensure_secret(args['psk_secret_path'], check)
+                result['changed'] = result['psk_secret_created']
+            if state == 'read':
+                result['registry'] = reg.read(path)
+                return result
+            if state == 'absent':
+                change = self._absent(host, args['networks'])
+            else:
+                if not args['fleet'] or 'networks' not in args['fleet']:
+                    raise AnsibleActionFail('fleet is required with state=present: pass the result of '
+                                            'the meshlab.wireguard.wireguard_fleet filter')
+                change = self._present(host, args['fleet'], args['publish'], args['clients'],
+                                       args['prune'], check)
+            before, after, changed, addresses = reg.update(path, change, check)
+        except reg.RegistryError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        except TopologyFailure as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        result['changed'] = result['changed'] or changed
+        result['registry'] = after
+        result['addresses'] = addresses or {}
+        result['path'] = path
+        if self._task.diff and changed:
+            result['diff'] = {
+                'before_header': f'{path} ({host})', 'after_header': f'{path} ({host})',
+                'before': yaml.safe_dump(_host_view(before, host), default_flow_style=False),
+                'after': yaml.safe_dump(_host_view(after, host), default_flow_style=False),
+            }
+        return result
+
+    @staticmethod
+    def _absent(host, networks):
+        def change(data):
+            for name, net in (data.get('networks') or {}).items():
+                if networks and name not in networks:
+                    continue
+                (net.get('hosts') or {}).pop(host, None)
+                mine = [c for c, e in (net.get('clients') or {}).items() if (e or {}).get('host') == host]
+                for cname in mine:
+                    net['clients'].pop(cname)
+            return {}
+        return change
+
+    @staticmethod
+    def _present(host, fleet, publish, clients, prune, check):
+        def change(data):
+            addresses = {}
+            for name, fnet in sorted(fleet['networks'].items()):
+                if host not in fnet['members']:
+                    continue
+                nets = data.setdefault('networks', {})
+                if fnet['state'] == 'absent':
+                    if name in nets:
+                        nets[name].get('hosts', {}).pop(host, None)
+                        for cname in [c for c, e in nets[name].get('clients', {}).items()
+                                      if (e or {}).get('host') == host]:
+                            nets[name]['clients'].pop(cname)
+                    continue
+                reg_net = nets.setdefault(name, {'hosts': {}, 'clients': {}})
+                reg_net.setdefault('hosts', {})
+                reg_net.setdefault('clients', {})
+                alloc = topo.allocate_network(fnet, reg_net)
+                if alloc['errors']:
+                    raise TopologyFailure('; '.join(alloc['errors']))
+                addresses[name] = alloc['hosts'][host]
+                pub = (publish or {}).get(name) or {}
+                if pub.get('public_key'):
+                    reg_net['hosts'][host] = topo.registry_entry(
+                        fnet, host, pub['public_key'], pub.get('endpoint'), alloc['hosts'][host])
+                elif not check:
+                    raise TopologyFailure(f'publish.{name}.public_key is missing for {host}: pass the '
+                                          'public key that wireguard_key returned')
+                mine = (clients or {}).get(name) or {}
+                for c in fnet['clients']:
+                    if c['host'] != host:
+                        continue
+                    old = reg_net['clients'].get(c['name']) or {}
+                    new = {'host': host, 'addresses': alloc['clients'][c['name']]}
+                    pk = (mine.get(c['name']) or {}).get('public_key') or old.get('public_key')
+                    if pk:
+                        new['public_key'] = pk
+                    reg_net['clients'][c['name']] = new
+                if prune:
+                    for h in [h for h in reg_net['hosts'] if h not in fnet['members']]:
+                        reg_net['hosts'].pop(h)
+                    known = {c['name'] for c in fnet['clients']}
+                    for c in [c for c in reg_net['clients'] if c not in known]:
+                        reg_net['clients'].pop(c)
+            return addresses
+        return change
