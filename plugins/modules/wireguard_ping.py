@@ -16,7 +16,7 @@ description:
     expected WireGuard link in one task per host.
   - A target counts as reachable when at least one of the O(count) echo requests is answered
     (the first packet to a WireGuard peer may wait for the handshake it triggers).
-  - The task does not fail when targets are unreachable; see RV(unreachable).
+  - The task does not fail when targets do not answer; see RV(no_reply).
 author:
   - meshlab.wireguard contributors
 requirements:
@@ -67,8 +67,8 @@ EXAMPLES = r"""
 
 - name: Fail when one does not answer
   ansible.builtin.assert:
-    that: ping.unreachable | length == 0
-    fail_msg: "no reply from {{ ping.unreachable | join(', ') }}"
+    that: ping.no_reply | length == 0
+    fail_msg: "no reply from {{ ping.no_reply | join(', ') }}"
 """
 
 RETURN = r"""
@@ -98,7 +98,7 @@ replies:
       returned: on such a failure
   sample:
     100.64.0.2: {ok: true, rtt_ms: 0.42, transmitted: 3, received: 3, rc: 0}
-unreachable:
+no_reply:
   description: Targets without any reply, sorted.
   returned: always
   type: list
@@ -135,7 +135,7 @@ def main():
     ping = module.get_bin_path('ping', required=True)
     results = _ping.ping_all(module.run_command, ping, targets, p['count'], p['timeout'], p['interval'],
                              p['parallel'])
-    module.exit_json(changed=False, replies=results, unreachable=_ping.summary(results))
+    module.exit_json(changed=False, replies=results, no_reply=_ping.summary(results))
 
 
 if __name__ == '__main__':
