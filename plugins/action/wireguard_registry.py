@@ -18,7 +18,8 @@ ARGUMENT_SPEC = {
     'host': {'type': 'str'},
     'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read']},
     'fleet': {'type': 'dict'},
-    'publish': {'type': 'dict', 'default': {}},
+    'public_keys': {'type': 'dict', 'default': {}},
+    'endpoint': {'type': 'str', 'default': ''},
     'clients': {'type': 'dict', 'default': {}},
     'networks': {'type': 'list', 'elements': 'str'},
     'prune': {'type': 'bool', 'default': False},
@@ -75,8 +76,8 @@ class ActionModule(ActionBase):
                 if not args['fleet'] or 'networks' not in args['fleet']:
                     raise AnsibleActionFail('fleet is required with state=present: pass the result of '
                                             'the meshlab.wireguard.wireguard_fleet filter')
-                change = self._present(host, args['fleet'], args['publish'], args['clients'],
-                                       args['prune'], check)
+                change = self._present(host, args['fleet'], args['public_keys'], args['endpoint'],
+                                       args['clients'], args['prune'], check)
             before, after, changed, addresses = reg.update(path, change, check)
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
@@ -108,7 +109,7 @@ class ActionModule(ActionBase):
         return change
 
     @staticmethod
-    def _present(host, fleet, publish, clients, prune, check):
+    def _present(host, fleet, public_keys, endpoint, clients, prune, check):
         def change(data):
             addresses = {}
             for name, fnet in sorted(fleet['networks'].items()):
@@ -129,13 +130,13 @@ class ActionModule(ActionBase):
                 if alloc['errors']:
                     raise TopologyFailure('; '.join(alloc['errors']))
                 addresses[name] = alloc['hosts'][host]
-                pub = (publish or {}).get(name) or {}
-                if pub.get('public_key'):
+                public_key = (public_keys or {}).get(name)
+                if public_key:
                     reg_net['hosts'][host] = topo.registry_entry(
-                        fnet, host, pub['public_key'], pub.get('endpoint'), alloc['hosts'][host])
+                        fnet, host, public_key, endpoint, alloc['hosts'][host])
                 elif not check:
-                    raise TopologyFailure(f'publish.{name}.public_key is missing for {host}: pass the '
-                                          'public key that wireguard_key returned')
+                    raise TopologyFailure(f'public_keys.{name} is missing for {host}: pass the public '
+                                          'key that wireguard_key returned')
                 mine = (clients or {}).get(name) or {}
                 for c in fnet['clients']:
                     if c['host'] != host:

@@ -43,7 +43,7 @@ options:
     type: str
   state:
     description:
-      - V(present) merges the O(publish) and O(clients) data of O(host) and allocates its
+      - V(present) merges the O(public_keys), O(endpoint) and O(clients) data of O(host) and allocates its
         addresses.
       - V(absent) removes O(host) (and the clients attached to it) from O(networks), or from every
         network when O(networks) is not given.
@@ -57,14 +57,20 @@ options:
         Required with O(state=present). Networks that O(host) is a member of and that have
         C(state=absent) lose O(host)'s entry.
     type: dict
-  publish:
+  public_keys:
     description:
-      - 'This host''s data per network name, C({wg0: {public_key: ..., endpoint: ...}}).'
-      - O(publish[].public_key) is required outside check mode for every present network the
-        host is in; O(publish[].endpoint) is the address or DNS name peers dial (empty when the
-        host is not reachable, for example behind NAT).
+      - 'This host''s public key per network name, C({wg0: ..., wg1: ...}).'
+      - Required outside check mode for every present network the host is a member of (in check
+        mode a host whose key does not exist yet is left out).
     type: dict
     default: {}
+  endpoint:
+    description:
+      - The address or DNS name peers dial to reach O(host) (the port is the network's). Empty
+        when the host cannot be reached, for example behind NAT; its peers then get no endpoint
+        for it and it sends keepalives to them.
+    type: str
+    default: ''
   clients:
     description:
       - 'Public keys of the clients attached to O(host), C({wg0: {phone: {public_key: ...}}}).
@@ -119,10 +125,9 @@ EXAMPLES = r"""
   meshlab.wireguard.wireguard_registry:
     path: "{{ inventory_dir }}/wireguard-registry.yml"
     fleet: "{{ wireguard_networks | meshlab.wireguard.wireguard_fleet(wireguard_sites, groups, hostvars) }}"
-    publish:
-      wg0:
-        public_key: "{{ wg0_key.public_key }}"
-        endpoint: "{{ ansible_host }}"
+    public_keys:
+      wg0: "{{ wg0_key.public_key }}"
+    endpoint: "{{ ansible_host }}"
   register: published
 
 - name: Read the registry

@@ -24,8 +24,7 @@ def fleet_of(n):
 
 def _writer(args):
     path, host, fleet = args
-    change = ActionModule._present(host, fleet, {'wg0': {'public_key': 'K' + host, 'endpoint': host},
-                                                 'wg1': {'public_key': 'L' + host, 'endpoint': host}},
+    change = ActionModule._present(host, fleet, {'wg0': 'K' + host, 'wg1': 'L' + host}, host,
                                    {}, False, False)
     _, _, changed, addresses = reg.update(path, change)
     return host, changed, addresses
@@ -66,8 +65,7 @@ def test_second_write_is_no_change_and_check_mode_writes_nothing(tmp_path):
     mtime = os.stat(path).st_mtime_ns
     assert _writer((path, 'h2', fleet))[1] is False
     assert os.stat(path).st_mtime_ns == mtime
-    change = ActionModule._present('h3', fleet, {'wg0': {'public_key': 'X', 'endpoint': ''},
-                                                 'wg1': {'public_key': 'Y', 'endpoint': ''}}, {}, False, True)
+    change = ActionModule._present('h3', fleet, {'wg0': 'X', 'wg1': 'Y'}, '', {}, False, True)
     _, after, changed, _ = reg.update(path, change, check_mode=True)
     assert changed and 'h3' in after['networks']['wg0']['hosts']
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
@@ -75,8 +73,8 @@ def test_second_write_is_no_change_and_check_mode_writes_nothing(tmp_path):
 
 def test_public_key_required_outside_check_mode(tmp_path):
     from ansible_collections.meshlab.wireguard.plugins.action.wireguard_registry import TopologyFailure
-    change = ActionModule._present('h1', fleet_of(2), {}, {}, False, False)
-    with pytest.raises(TopologyFailure, match=r'publish\.wg0\.public_key is missing'):
+    change = ActionModule._present('h1', fleet_of(2), {}, '', {}, False, False)
+    with pytest.raises(TopologyFailure, match=r'public_keys\.wg0 is missing'):
         reg.update(str(tmp_path / 'r.yml'), change)
 
 
@@ -93,9 +91,7 @@ def test_absent_and_prune(tmp_path):
     assert 'h1' not in data['networks']['wg0']['hosts'] and 'phone' not in data['networks']['wg0']['clients']
     # h3 leaves the inventory; a pruning run by h2 forgets it
     smaller = fleet_of(2)
-    change = ActionModule._present('h2', smaller, {'wg0': {'public_key': 'Kh2', 'endpoint': 'h2'},
-                                                   'wg1': {'public_key': 'Lh2', 'endpoint': 'h2'}},
-                                   {}, True, False)
+    change = ActionModule._present('h2', smaller, {'wg0': 'Kh2', 'wg1': 'Lh2'}, 'h2', {}, True, False)
     reg.update(path, change)
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
 
