@@ -36,9 +36,11 @@ Python API (stdlib only; runs under /usr/bin/python3 or the repo venv)::
         lab.inventory_path                          # .lab/t1/inventory.yml
 
 Labs created through the API are torn down at interpreter exit (atexit) unless down() already ran
-or ``cleanup_at_exit=False``; SIGTERM/SIGHUP are turned into SystemExit so that happens on
-``kill`` too. ``down`` kills only processes whose net, mount or UTS namespace is one of the lab's
-(found by namespace inode under /proc, by pid), SIGTERM then SIGKILL.
+or ``cleanup_at_exit=False``; SIGTERM/SIGHUP are turned into KeyboardInterrupt so that happens
+on ``kill`` too (SIGKILL cannot be caught: use `lab/nslab.py status` and `down` then). ``down``
+kills only processes whose net, mount or UTS namespace is one of the lab's (found by namespace
+inode under /proc, by pid), SIGTERM then SIGKILL. A state dir is only ever removed when it holds
+nslab's marker file ``.nslab`` (other tools keep their own things under .lab/ too).
 """
 from __future__ import annotations
 
@@ -66,11 +68,22 @@ DEFAULT_NAME = 'lab'
 DEFAULT_INTERPRETER = '/usr/bin/python3'
 MAX_HOSTS = 200
 MAX_SITES = 8
+MARKER = '.nslab'  # in every state dir nslab made; nothing without it is ever removed
 BRIDGE = 'br0'  # lives only inside the lab's switch namespace, so it cannot clash with anything
 NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]{0,23}$')
 NSENTER = shutil.which('nsenter') or '/usr/bin/nsenter'
 UNSHARE = shutil.which('unshare') or '/usr/bin/unshare'
 IP = shutil.which('ip') or '/usr/sbin/ip'
+# Mount points to detach so that no nsfs mount is left: a directory mount whose children are all
+# nsfs and that is /run/netns or a .../ns dir goes at once (umount -l is recursive), else the file.
+NSFS_TOPS_AWK = r'''
+{ for (i = 7; $i != "-"; i++) ; mp[$1] = $5; par[$1] = $2; kids[$2]++
+  if ($(i + 1) == "nsfs") { ns[$1] = 1; nskids[$2]++ } }
+END { for (m in ns) { p = par[m]
+        if ((mp[p] == "/run/netns" || mp[p] ~ /\/ns$/) && kids[p] == nskids[p]) top[mp[p]] = 1
+        else top[mp[m]] = 1 }
+      for (t in top) print t }
+'''
 # cd into the caller's directory when it exists inside the host (nsenter --mount resets the cwd)
 CD_SNIPPET = 'cd "$0" 2>/dev/null || cd /; exec "$@"'
 
@@ -231,18 +244,20 @@ _ACTIVE_LOCK = threading.Lock()
 _HANDLERS_INSTALLED = False
 
 
-def _exit_on_signal(signum, frame):
-    raise SystemExit(128 + signum)
+def _interrupt_on_signal(signum, frame):
+    # KeyboardInterrupt rather than SystemExit: pytest treats SystemExit in a test as a failure
+    # and goes on with the next test; on KeyboardInterrupt it stops and runs fixture teardowns
+    raise KeyboardInterrupt(f'signal {signum}')
 
 
 def install_signal_handlers():
-    """Turn SIGTERM/SIGHUP into SystemExit (so finally/atexit cleanup runs); main thread only."""
+    """Turn SIGTERM/SIGHUP into KeyboardInterrupt (so finally/atexit cleanup runs); main thread only."""
     global _HANDLERS_INSTALLED
     if _HANDLERS_INSTALLED or threading.current_thread() is not threading.main_thread():
         return
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) in (signal.SIG_DFL, None):
-            signal.signal(sig, _exit_on_signal)
+            signal.signal(sig, _interrupt_on_signal)
     _HANDLERS_INSTALLED = True
 
 
@@ -263,9 +278,7 @@ def _deferred_signals():
         for sig, handler in old.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         if got:
-            if got[0] == signal.SIGINT:
-                raise KeyboardInterrupt
-            raise SystemExit(128 + got[0])
+            raise KeyboardInterrupt(f'signal {got[0]}')
 
 
 @atexit.register
@@ -368,6 +381,7 @@ class Lab:
         except FileExistsError:
             raise LabError(f'lab {self.name!r} already exists ({self.state_dir}): '
                            f'run `lab/nslab.py down --name {self.name}` first') from None
+        _write(os.path.join(self.state_dir, MARKER), 'state dir of a lab/nslab.py lab\n')
         if self.cleanup_at_exit:
             install_signal_handlers()
             with _ACTIVE_LOCK:
@@ -392,8 +406,10 @@ class Lab:
         # mount points that the hosts' private mounts cover (created once, empty, left in place)
         for d in ('/run/wireguard', '/etc/wireguard'):
             os.makedirs(d, mode=0o700 if d.startswith('/etc') else 0o755, exist_ok=True)
+        if any(c in self.state_dir for c in ',: '):
+            raise LabError(f'the state dir {self.state_dir} must not contain a comma, colon or space '
+                           '(overlay mount options); set NSLAB_ROOT elsewhere')
         self._write_meta()
-        self._write_etc_hosts()
         nodes = ['sw', *self.node_names]
         batch = ''.join(f'netns add {ns_name(self.name, node)}\n' for node in nodes)
         _run([IP, '-b', '-'], input=batch)
@@ -407,6 +423,9 @@ class Lab:
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for fut in [pool.submit(self._up_site, h) for h in self.hosts]:
                 fut.result()
+        # plug every host into the bridge at once (one ip process, not one per host)
+        _run([IP, '-n', sw, '-b', '-'],
+             input=''.join(f"link set {h['name']} master {BRIDGE} up\n" for h in self.hosts))
         self._write_wrappers()
         self._write_inventory()
 
@@ -420,9 +439,15 @@ class Lab:
         files = self.ns_files(node)
         for kind in ('mnt', 'uts'):
             open(files[kind], 'w').close()
-        etc_wg = os.path.join(self.state_dir, 'hosts', node, 'wireguard')
-        os.makedirs(etc_wg, mode=0o700, exist_ok=True)
+        top = os.path.join(self.state_dir, 'hosts', node)
+        etc_wg, upper, work = (os.path.join(top, d) for d in ('wireguard', 'etc', '.etc-work'))
+        for d in (etc_wg, upper, work):
+            os.makedirs(d, mode=0o700, exist_ok=True)
         os.chmod(etc_wg, 0o700)
+        os.chmod(upper, 0o755)  # noqa: S103 - it becomes the host's /etc
+        # the host's own /etc: an overlay over the machine's, changes land in hosts/<node>/etc
+        _write(os.path.join(upper, 'hostname'), node + '\n')
+        _write(os.path.join(upper, 'hosts'), self._etc_hosts(node))
         script = '\n'.join([
             'set -e',
             'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad',
@@ -434,13 +459,20 @@ class Lab:
             # /var/run is normally a symlink to /run; give a real directory its own tmpfs too
             '[ -L /var/run ] || { mkdir -p /var/run/wireguard;'
             ' mount -t tmpfs -o mode=0755,size=16m tmpfs /var/run/wireguard; }',
+            f'mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc',
             f'mount --bind {shlex.quote(etc_wg)} /etc/wireguard',
-            'mount --bind {} /etc/hosts'.format(shlex.quote(os.path.join(self.state_dir, 'etc-hosts'))),
             f"{IP} -b - <<'EOF'\n{ip_batch}EOF",
             extra,
             # drop the copies of every namespace file (ours, other labs', /run/netns) that this
-            # mount namespace inherited, so no host keeps another namespace alive
-            "awk '/ - nsfs / {print $5}' /proc/self/mountinfo | xargs -r umount -l",
+            # mount namespace inherited, so no host keeps another namespace alive. One lazy umount
+            # per directory that holds only namespace files (/run/netns, .lab/*/ns): unmounting
+            # them one by one costs an RCU grace period each, O(hosts^2) for a lab. Others may
+            # delete theirs meanwhile ("no mount point specified"): retried, never fatal.
+            'for i in 1 2 3; do',
+            "  grep -q ' - nsfs ' /proc/self/mountinfo || break",
+            f'  awk {shlex.quote(NSFS_TOPS_AWK)} /proc/self/mountinfo |'
+            " xargs -r -d '\\n' umount -l 2>/dev/null || true",
+            'done',
         ])
         _run([NSENTER, '--net=' + files['net'], UNSHARE, '--mount=' + files['mnt'],
               '--uts=' + files['uts'], '--propagation', 'private', '/bin/sh', '-c', script])
@@ -452,10 +484,10 @@ class Lab:
                  'addr add {underlay_ipv4}/24 dev eth0\n'
                  'addr add {underlay_ipv6}/64 dev eth0 nodad\n'
                  'link set eth0 up\n').format(**dict(h, sw=sw))
-        extra = '{} -n {} link set {} master {} up'.format(IP, sw, h['name'], BRIDGE)
+        extra = ''  # the switch side is plugged into the bridge by _up() for all hosts at once
         if self.sites:
-            extra += ('\necho 1 > /proc/sys/net/ipv4/ip_forward'
-                      '\necho 1 > /proc/sys/net/ipv6/conf/all/forwarding')
+            extra = ('echo 1 > /proc/sys/net/ipv4/ip_forward\n'
+                     'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding')
         return batch, extra
 
     def _lan_script(self, h):
@@ -480,15 +512,14 @@ class Lab:
                 'created': time.time(), 'creator_pid': os.getpid()}
         _write(os.path.join(self.state_dir, 'lab.json'), json.dumps(meta, indent=1) + '\n')
 
-    def _write_etc_hosts(self):
+    def _etc_hosts(self, node):
+        """/etc/hosts of every node: localhost plus the names of all lab hosts."""
         lines = ['127.0.0.1 localhost', '::1 localhost ip6-localhost ip6-loopback']
         for h in self.hosts:
-            lines.append('{} {}'.format(h['underlay_ipv4'], h['name']))
-            lines.append('{} {}'.format(h['underlay_ipv6'], h['name']))
+            lines += [f"{h['underlay_ipv4']} {h['name']}", f"{h['underlay_ipv6']} {h['name']}"]
             if self.sites:
-                lines.append('{} {}'.format(h['lan_host_ipv4'], h['lan_host']))
-                lines.append('{} {}'.format(h['lan_host_ipv6'], h['lan_host']))
-        _write(os.path.join(self.state_dir, 'etc-hosts'), '\n'.join(lines) + '\n', mode=0o644)
+                lines += [f"{h['lan_host_ipv4']} {h['lan_host']}", f"{h['lan_host_ipv6']} {h['lan_host']}"]
+        return '\n'.join(lines) + '\n'
 
     def _wrapper(self, node, program):
         f = self.ns_files(node)
@@ -616,18 +647,22 @@ def destroy(name, root=None):
     root = root or LAB_ROOT
     validate_name(name)
     state = os.path.join(root, name)
+    ours = os.path.exists(os.path.join(state, MARKER))
+    if os.path.exists(state) and not ours:
+        # not made by nslab (or the marker is gone): leave its files and mounts alone
+        sys.stderr.write(f'nslab: {state} has no {MARKER} marker; not touching it\n')
     ns_dir = os.path.join(state, 'ns')
     netns = _lab_netns(name)
     files = [os.path.join(NETNS_DIR, n) for n in netns]
-    if os.path.isdir(ns_dir):
+    if ours and os.path.isdir(ns_dir):
         files += [os.path.join(ns_dir, f) for f in os.listdir(ns_dir)]
     survivors = kill_namespace_processes(files)
     if netns:
         _spawn_quiet([IP, '-b', '-'], input=''.join(f'netns del {n}\n' for n in netns))
-    points = _mounts_under(state)
+    points = _mounts_under(state) if ours else []
     if points:
         _spawn_quiet(['umount', '-l', *points])
-    if os.path.exists(state):
+    if ours:
         if _mounts_under(state):
             raise LabError(f'lab {name}: mounts remain under {state}, not removing it')
         shutil.rmtree(state, ignore_errors=True)
@@ -641,7 +676,7 @@ def list_labs(root=None):
     root = root or LAB_ROOT
     try:
         return sorted(d for d in os.listdir(root)
-                      if NAME_RE.match(d) and os.path.isdir(os.path.join(root, d)))
+                      if NAME_RE.match(d) and os.path.exists(os.path.join(root, d, MARKER)))
     except FileNotFoundError:
         return []
 
@@ -760,6 +795,9 @@ def main(argv=None):
     except LabError as exc:
         print(f'nslab: {exc}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print('nslab: interrupted', file=sys.stderr)
+        return 130
 
 
 if __name__ == '__main__':

@@ -31,6 +31,16 @@ def root_links():
     return sorted(line.split(':')[1].strip().split('@')[0] for line in out.splitlines())
 
 
+def assert_root_untouched(lab, before):
+    """No interface of the lab appeared in the machine's namespace (others may add their own)."""
+    ours = {'br0', 'lan0'} | {h['name'] for h in lab.hosts}
+    new = set(root_links()) - set(before)
+    assert not new & ours, f'lab interfaces in the root namespace: {sorted(new & ours)}'
+    out = subprocess.run(['ip', '-o', 'addr', 'show'], capture_output=True, text=True, check=True).stdout
+    for h in lab.hosts:
+        assert f"inet {h['underlay_ipv4']}/" not in out and f"inet6 {h['underlay_ipv6']}/" not in out
+
+
 def assert_gone(lab, pids=()):
     left = leftovers(lab.name, lab.root)
     assert left == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}, left
@@ -66,7 +76,7 @@ def test_each_host_sees_only_itself(lab3, root_links_before):
         addrs = lab3.exec(h['name'], ['ip', '-o', 'addr', 'show', 'dev', 'eth0']).stdout
         assert f"{h['underlay_ipv4']}/24" in addrs and f"{h['underlay_ipv6']}/64" in addrs
         assert 'tentative' not in addrs  # nodad: IPv6 usable at once
-    assert root_links() == root_links_before, 'the lab must not add interfaces to the root namespace'
+    assert_root_untouched(lab3, root_links_before)
 
 
 def test_private_wireguard_dirs(lab3):
@@ -79,6 +89,16 @@ def test_private_wireguard_dirs(lab3):
     lab3.exec('h1', 'rm /etc/wireguard/marker /run/wireguard/marker')
     mode = lab3.exec('h2', 'stat -c %a /etc/wireguard; readlink -f /var/run/wireguard').stdout.split()
     assert mode == ['700', '/run/wireguard']
+
+
+def test_private_etc(lab3):
+    name = f'nslab-test-{lab3.name}.conf'
+    lab3.exec('h1', f'echo h1 > /etc/{name}; cat /etc/hostname')
+    assert lab3.exec('h1', f'cat /etc/{name} /etc/hostname').stdout.split() == ['h1', 'h1']
+    assert lab3.exec('h2', f'test -e /etc/{name}', check=False).returncode == 1
+    assert not os.path.exists(f'/etc/{name}')
+    assert os.path.exists(os.path.join(lab3.state_dir, 'hosts', 'h1', 'etc', name))
+    lab3.exec('h1', f'rm /etc/{name}')
 
 
 def test_exec_keeps_cwd_and_reports_errors(lab3, tmp_path):
@@ -224,13 +244,13 @@ def test_down_leaves_nothing(nslab_factory):
                             'sleep 600 >/dev/null 2>&1 </dev/null &')
     pids = nslab.pids_in_namespaces([lab.ns_files(h['name'])['net'] for h in lab.hosts])
     assert len(pids) >= 6
-    assert root_links() == before
+    assert_root_untouched(lab, before)
     t0 = time.monotonic()
     report = lab.down()
     TIMINGS.append(('3 hosts down (6 processes)', time.monotonic() - t0))
     assert not any(report.values()), report
     assert_gone(lab, pids)
-    assert root_links() == before
+    assert_root_untouched(lab, before)
     assert lab.down() == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}  # idempotent
 
 
@@ -299,6 +319,45 @@ def test_cli(tmp_path):
         assert 'down in' in cli('down', '--name', name).stdout
         assert leftovers(name) == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}
     finally:
+        nslab.destroy(name)
+
+
+def test_down_leaves_foreign_dirs_alone(tmp_path):
+    root = str(tmp_path)
+    os.makedirs(os.path.join(root, 'other', 'ns'))
+    assert nslab.list_labs(root) == []
+    nslab.destroy('other', root=root)
+    assert os.path.isdir(os.path.join(root, 'other', 'ns'))
+
+
+def test_interrupted_pytest_cleans_up(tmp_path):
+    """SIGTERM to a pytest run in the middle of a test: fixtures tear the lab down, pytest stops."""
+    name = unique_lab_name('pyt')
+    (tmp_path / 'conftest.py').write_text(
+        f"import sys\nsys.path.insert(0, {os.path.join(ROOT, 'lab')!r})\n"
+        'from pytest_nslab import nslab_factory  # noqa\n')
+    (tmp_path / 'test_x.py').write_text(
+        'import time\n'
+        'def test_a(nslab_factory):\n'
+        f'    lab = nslab_factory(2, name={name!r})\n'
+        "    lab.exec('h1', 'sleep 600 >/dev/null 2>&1 </dev/null &')\n"
+        "    print('UP', flush=True)\n"
+        '    time.sleep(120)\n'
+        'def test_b():\n'
+        '    time.sleep(120)\n')
+    proc = subprocess.Popen([sys.executable, '-m', 'pytest', '-q', '-s', '-p', 'no:cacheprovider',
+                             str(tmp_path / 'test_x.py')], cwd=str(tmp_path), stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        for line in proc.stdout:
+            if 'UP' in line:
+                break
+        assert leftovers(name)['netns']
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)  # test_b never runs: pytest stopped
+        assert leftovers(name) == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}
+    finally:
+        proc.kill()
         nslab.destroy(name)
 
 
