@@ -20,7 +20,7 @@ a lab namespace with their peer placed directly in another lab namespace.
 CLI::
 
     lab/nslab.py up N [--name NAME] [--sites] [--interpreter PATH]
-    lab/nslab.py down [--name NAME] [--all]
+    lab/nslab.py down [--name NAME | --all | --stale]       (--stale: API labs whose process died)
     lab/nslab.py exec [--name NAME] HOST [-- CMD...]      (no CMD: interactive shell)
     lab/nslab.py inventory [--name NAME]                   (prints the inventory path)
     lab/nslab.py status
@@ -215,6 +215,15 @@ def kill_namespace_processes(ns_files, timeout=3.0):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(p, sig)
         time.sleep(0.05)
+
+
+def _proc_start(pid):
+    """Start time of a process (clock ticks since boot), None when it does not exist."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return int(f.read().rsplit(')', 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _is_zombie(pid):
@@ -507,10 +516,25 @@ class Lab:
         ])
         return batch, extra
 
-    def _write_meta(self):
-        meta = {'name': self.name, 'n': self.n, 'sites': self.sites, 'interpreter': self.interpreter,
-                'created': time.time(), 'creator_pid': os.getpid()}
-        _write(os.path.join(self.state_dir, 'lab.json'), json.dumps(meta, indent=1) + '\n')
+    def _write_meta(self, **changes):
+        path = os.path.join(self.state_dir, 'lab.json')
+        if changes:
+            with open(path) as f:
+                meta = dict(json.load(f), **changes)
+        else:
+            # owner 'api': the creating process tears it down at exit, so once that process is
+            # gone the lab is stale (`down --stale`); 'cli' labs live until someone runs down
+            meta = {'name': self.name, 'n': self.n, 'sites': self.sites, 'interpreter': self.interpreter,
+                    'created': time.time(), 'owner': 'api' if self.cleanup_at_exit else 'cli',
+                    'creator_pid': os.getpid(), 'creator_start': _proc_start(os.getpid())}
+        _write(path, json.dumps(meta, indent=1) + '\n')
+
+    def keep(self):
+        """Do not tear this lab down at exit, and do not count it as stale later."""
+        with _ACTIVE_LOCK:
+            _ACTIVE.pop(id(self), None)
+        if os.path.exists(os.path.join(self.state_dir, 'lab.json')):
+            self._write_meta(owner='kept')
 
     def _etc_hosts(self, node):
         """/etc/hosts of every node: localhost plus the names of all lab hosts."""
@@ -647,7 +671,7 @@ def destroy(name, root=None):
     root = root or LAB_ROOT
     validate_name(name)
     state = os.path.join(root, name)
-    ours = os.path.exists(os.path.join(state, MARKER))
+    ours = _is_ours(state)
     if os.path.exists(state) and not ours:
         # not made by nslab (or the marker is gone): leave its files and mounts alone
         sys.stderr.write(f'nslab: {state} has no {MARKER} marker; not touching it\n')
@@ -672,13 +696,40 @@ def destroy(name, root=None):
     return report
 
 
+def _is_ours(state):
+    """A state dir nslab made: its marker, or (labs of the first version) lab.json next to ns/."""
+    return os.path.exists(os.path.join(state, MARKER)) or (
+        os.path.isfile(os.path.join(state, 'lab.json')) and os.path.isdir(os.path.join(state, 'ns')))
+
+
 def list_labs(root=None):
     root = root or LAB_ROOT
     try:
         return sorted(d for d in os.listdir(root)
-                      if NAME_RE.match(d) and os.path.exists(os.path.join(root, d, MARKER)))
+                      if NAME_RE.match(d) and _is_ours(os.path.join(root, d)))
     except FileNotFoundError:
         return []
+
+
+def lab_meta(name, root=None):
+    try:
+        with open(os.path.join(root or LAB_ROOT, name, 'lab.json')) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def stale_labs(root=None):
+    """Labs made through the API whose creating process is gone (killed before it could clean up)."""
+    stale = []
+    for name in list_labs(root):
+        meta = lab_meta(name, root)
+        if not meta or meta.get('owner') != 'api':
+            continue
+        start = _proc_start(meta.get('creator_pid', 0))
+        if start is None or start != meta.get('creator_start'):
+            stale.append(name)
+    return stale
 
 
 def orphan_netns(root=None):
@@ -708,7 +759,7 @@ def _cmd_up(args):
 
 
 def _cmd_down(args):
-    names = list_labs() if args.all else [args.name]
+    names = list_labs() if args.all else stale_labs() if args.stale else [args.name]
     rc = 0
     for name in names:
         t0 = time.monotonic()
@@ -757,11 +808,15 @@ def _cmd_status(args):
             print(f'{name}: state dir without lab.json (half built?): `lab/nslab.py down --name {name}`')
             continue
         left = leftovers(name)
+        meta = lab_meta(name) or {}
+        owner = meta.get('owner', '?')
+        if name in stale_labs():
+            owner += f" (creator pid {meta.get('creator_pid')} gone: stale, `down --stale`)"
         expected = len(lab.node_names) + 1
         got = len(left['netns'])
         health = 'ok' if got == expected else f'BROKEN ({got}/{expected} namespaces)'
         sites = ' with sites' if lab.sites else ''
-        print(f"{name}: {lab.n} hosts{sites}, {health}, {len(left['pids'])} processes, "
+        print(f"{name}: {lab.n} hosts{sites}, {health}, {len(left['pids'])} processes, owner {owner}, "
               f'inventory {lab.inventory_path}')
     orphans = orphan_netns()
     if orphans:
@@ -780,7 +835,10 @@ def main(argv=None):
                     help='python the bin/<host>-python wrappers exec (default %(default)s)')
     down = sub.add_parser('down', help='remove a lab (processes, namespaces, mounts, state dir)')
     down.add_argument('--name', default=DEFAULT_NAME)
-    down.add_argument('--all', action='store_true', help=f'every lab under {LAB_ROOT}')
+    which = down.add_mutually_exclusive_group()
+    which.add_argument('--all', action='store_true', help=f'every lab under {LAB_ROOT}')
+    which.add_argument('--stale', action='store_true',
+                       help='labs made through the Python API whose process is gone (killed)')
     ex = sub.add_parser('exec', help='run a command in a host (no command: a shell)')
     ex.add_argument('--name', default=DEFAULT_NAME)
     ex.add_argument('host')

@@ -11,9 +11,10 @@ Use from a conftest.py::
 
 Every lab a factory made is torn down when the test (or module) ends, whether it passed, failed or
 was interrupted; teardown fails the test when anything of the lab is left over. Labs are also in
-nslab's atexit list, so a Ctrl-C or SIGTERM of the pytest run still removes them. Set
-``NSLAB_KEEP=1`` to keep the labs of a run for debugging (remove them with
-``lab/nslab.py down --all``). The fixtures skip when not run as root.
+nslab's atexit list, so a Ctrl-C or SIGTERM of the pytest run still removes them; labs of a run
+that was SIGKILLed are removed by the next run's first factory call (``lab/nslab.py down --stale``
+does the same by hand). Set ``NSLAB_KEEP=1`` to keep the labs of a run for debugging (remove them
+with ``lab/nslab.py down --name NAME``). The fixtures skip when not run as root.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from nslab import Lab
+from nslab import Lab, destroy, stale_labs
 
 _COUNTER = itertools.count(1)
 # (label, seconds) pairs that tests append; tests/lab/conftest.py prints them at the end of the run
@@ -46,11 +47,23 @@ def _require_lab():
         pytest.skip('lab tier 1 needs ' + ', '.join(missing))
 
 
+_STALE_CLEANED = []
+
+
+def _clean_stale():
+    """Once per run: remove labs of earlier runs that were killed (SIGKILL) before cleaning up."""
+    if not _STALE_CLEANED:
+        _STALE_CLEANED.append(True)
+        for name in stale_labs():
+            destroy(name)
+
+
 def _factory():
     labs = []
 
     def make(n: int = 3, sites: bool = False, name: str | None = None, **kwargs) -> Lab:
         _require_lab()
+        _clean_stale()
         lab = Lab(name or unique_lab_name(), n, sites=sites, **kwargs)
         labs.append(lab)  # before up(): a half-built lab is torn down as well
         lab.up()
@@ -58,6 +71,8 @@ def _factory():
 
     def teardown():
         if os.environ.get('NSLAB_KEEP') == '1':
+            for lab in labs:
+                lab.keep()
             return
         problems = []
         for lab in reversed(labs):

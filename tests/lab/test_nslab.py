@@ -380,6 +380,25 @@ def test_interrupted_run_cleans_up(sig):
         nslab.destroy(name)
 
 
+def test_sigkilled_run_leaves_a_stale_lab_that_down_stale_removes():
+    name = unique_lab_name('kill')
+    code = (f"import sys, time; sys.path.insert(0, {os.path.join(ROOT, 'lab')!r}); import nslab\n"
+            f"nslab.Lab({name!r}, 2).up(); print('UP', flush=True); time.sleep(120)\n")
+    proc = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == 'UP'
+        assert name not in nslab.stale_labs()
+        proc.kill()
+        proc.wait(timeout=30)
+        assert name in nslab.stale_labs()
+        assert 'stale' in cli('status').stdout
+        assert f'lab {name}: down' in cli('down', '--stale').stdout
+        assert leftovers(name) == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}
+    finally:
+        proc.kill()
+        nslab.destroy(name)
+
+
 # ----------------------------------------------------------------------------- scale
 
 def test_fifty_hosts(nslab_factory):
