@@ -2,11 +2,14 @@
 """Lab tier 1: hosts made of Linux namespaces, joined by a bridge in a switch namespace.
 
 Every host has its own network, mount and UTS namespace (hostname = inventory name), kept alive
-by bind mounts (``ip netns`` for the network, files under the lab state dir for mount and UTS).
-Inside each host: ``/sys`` is remounted (``ip link`` and Ansible facts see only the host's
-interfaces), ``/run/wireguard`` is a private tmpfs (``/var/run`` is a symlink to ``/run`` on
-Debian; checked) so each host can run ``wireguard-go wg0``, ``/etc/wireguard`` is a per-host
-directory of the state dir and ``/etc/hosts`` names every lab host.
+by bind mounts (``ip netns`` for the network, files under the lab state dir for mount and UTS);
+a forked child sets each one up with plain syscalls (ctypes), no shell. Inside each host:
+``/sys`` is remounted (``ip link`` and Ansible facts see only the host's interfaces),
+``/run/wireguard`` is a private tmpfs (``/var/run`` is a symlink to ``/run`` on Debian; checked)
+so each host can run ``wireguard-go wg0``, ``/etc`` is an overlay over the machine's (changes land
+in ``.lab/<name>/hosts/<host>/etc``; /etc/hostname and /etc/hosts naming every lab host are
+there), and ``/etc/wireguard`` is the per-host directory ``.lab/<name>/hosts/<host>/wireguard``.
+Everything else (/usr, /var, /tmp, /root, the rest of /run) is the machine's own, shared.
 
 Addresses (host ``hI``, I = 1..N)::
 
@@ -15,7 +18,8 @@ Addresses (host ``hI``, I = 1..N)::
               host ``hI-lan`` (eth0) .(32*(I-1)+10) and ::10, default routes via the gateway
 
 Nothing is ever configured in the machine's own network namespace: veth pairs are created inside
-a lab namespace with their peer placed directly in another lab namespace.
+a lab namespace with their peer placed directly in another lab namespace. Namespace names are
+``nslab-<name>-{sw,hI,hI-lan}``; interface names (eth0, lan0, hI, br0) exist only inside them.
 
 CLI::
 
@@ -34,6 +38,8 @@ Python API (stdlib only; runs under /usr/bin/python3 or the repo venv)::
         lab.exec('h1', 'ping -c1 198.51.100.12')    # a string runs through /bin/sh -c
         proc = lab.popen('h1', ['wireguard-go', 'wg0'], env=...)   # background process
         lab.inventory_path                          # .lab/t1/inventory.yml
+        lab.host('h1'), lab.nsenter_argv('h1'), lab.leftovers()
+    Lab.attach('t1')                                # an existing lab (e.g. made by the CLI)
 
 Labs created through the API are torn down at interpreter exit (atexit) unless down() already ran
 or ``cleanup_at_exit=False``; SIGTERM/SIGHUP are turned into KeyboardInterrupt so that happens
@@ -47,9 +53,11 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import ctypes
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
@@ -72,18 +80,7 @@ MARKER = '.nslab'  # in every state dir nslab made; nothing without it is ever r
 BRIDGE = 'br0'  # lives only inside the lab's switch namespace, so it cannot clash with anything
 NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_-]{0,23}$')
 NSENTER = shutil.which('nsenter') or '/usr/bin/nsenter'
-UNSHARE = shutil.which('unshare') or '/usr/bin/unshare'
 IP = shutil.which('ip') or '/usr/sbin/ip'
-# Mount points to detach so that no nsfs mount is left: a directory mount whose children are all
-# nsfs and that is /run/netns or a .../ns dir goes at once (umount -l is recursive), else the file.
-NSFS_TOPS_AWK = r'''
-{ for (i = 7; $i != "-"; i++) ; mp[$1] = $5; par[$1] = $2; kids[$2]++
-  if ($(i + 1) == "nsfs") { ns[$1] = 1; nskids[$2]++ } }
-END { for (m in ns) { p = par[m]
-        if ((mp[p] == "/run/netns" || mp[p] ~ /\/ns$/) && kids[p] == nskids[p]) top[mp[p]] = 1
-        else top[mp[m]] = 1 }
-      for (t in top) print t }
-'''
 # cd into the caller's directory when it exists inside the host (nsenter --mount resets the cwd)
 CD_SNIPPET = 'cd "$0" 2>/dev/null || cd /; exec "$@"'
 
@@ -112,6 +109,105 @@ def _run(argv, check=True, input=None, quiet_ok=False, **kw):
         raise LabError('{} exited {}: {}'.format(' '.join(argv[:4]), proc.returncode,
                                              (proc.stderr or proc.stdout).strip()))
     return proc
+
+
+# --------------------------------------------------------------------------- syscalls (ctypes)
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWNET = 0x00020000, 0x04000000, 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 2, 4, 8, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+_LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f'{what}: {os.strerror(err)}')
+
+
+def _enc(value):
+    return None if value is None else value.encode()
+
+
+def _mount(source, target, fstype, flags, data=None):
+    enc = _enc
+    _check(_LIBC.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f'mount {source} {target}')
+
+
+def _umount2(target, flags=MNT_DETACH):
+    _check(_LIBC.umount2(target.encode(), flags), f'umount {target}')
+
+
+def _unescape(field):
+    """Mount points in /proc/self/mountinfo escape space, tab, newline and backslash as octal."""
+    return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
+
+
+def _mountinfo(path='/proc/self/mountinfo'):
+    """[(mount id, parent id, mount point, fs type)] of this process's mount namespace."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index('-', 6)
+            out.append((fields[0], fields[1], _unescape(fields[4]), fields[sep + 1]))
+    return out
+
+
+def _nsfs_tops(mounts):
+    """Mount points to detach so that no nsfs mount is left: a directory mount holding only nsfs
+    mounts that is /run/netns or a .../ns dir goes at once (a lazy umount is recursive: one RCU
+    grace period instead of one per file), any other nsfs mount by itself."""
+    point = {m[0]: m[2] for m in mounts}
+    kids, nskids = {}, {}
+    for _, parent, _, fstype in mounts:
+        kids[parent] = kids.get(parent, 0) + 1
+        if fstype == 'nsfs':
+            nskids[parent] = nskids.get(parent, 0) + 1
+    tops = set()
+    for _, parent, mp, fstype in mounts:
+        if fstype != 'nsfs':
+            continue
+        pm = point.get(parent, '')
+        whole_dir = (pm == NETNS_DIR or pm.endswith('/ns')) and kids[parent] == nskids[parent]
+        tops.add(pm if whole_dir else mp)
+    return sorted(tops)
+
+
+def _node_child(spec):
+    """In a forked child: join the node's netns, then (mounts) a new mount + UTS namespace."""
+    fd = os.open(spec['net'], os.O_RDONLY)
+    _check(_LIBC.setns(fd, CLONE_NEWNET), 'setns net')
+    os.close(fd)
+    if spec['mounts']:
+        _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWUTS), 'unshare mnt+uts')
+        _mount(None, '/', None, MS_REC | MS_PRIVATE)
+        name = spec['node'].encode()
+        _check(_LIBC.sethostname(name, len(name)), 'sethostname')
+    for key, value in spec['sysctls'].items():  # net.* sysctls are per network namespace
+        with open('/proc/sys/' + key, 'w') as f:
+            f.write(value)
+    if not spec['mounts']:
+        return
+    _umount2('/sys')  # a fresh sysfs shows this namespace's interfaces only
+    _mount('sysfs', '/sys', 'sysfs', MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _mount('tmpfs', '/run/wireguard', 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755,size=16m')
+    if not os.path.islink('/var/run'):  # normally a symlink to /run; a real dir gets its own tmpfs
+        os.makedirs('/var/run/wireguard', exist_ok=True)
+        _mount('tmpfs', '/var/run/wireguard', 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755,size=16m')
+    _mount('overlay', '/etc', 'overlay', 0,
+           f"lowerdir=/etc,upperdir={spec['upper']},workdir={spec['work']}")
+    _mount(spec['etc_wireguard'], '/etc/wireguard', None, MS_BIND)
+    # drop the copies of every namespace file (ours, other labs', /run/netns) this mount namespace
+    # inherited, so no host keeps another namespace alive; others may delete theirs meanwhile
+    for _ in range(3):
+        tops = _nsfs_tops(_mountinfo())
+        if not tops:
+            break
+        for top in tops:
+            with contextlib.suppress(OSError):
+                _umount2(top)
 
 
 def validate_name(name):
@@ -237,13 +333,13 @@ def _is_zombie(pid):
 def _mounts_under(path):
     """Mount points at or below path in this mount namespace, deepest first."""
     path = os.path.realpath(path)
-    points = []
-    with open('/proc/self/mountinfo') as f:
-        for line in f:
-            mp = line.split()[4].encode().decode('unicode_escape')
-            if mp == path or mp.startswith(path + '/'):
-                points.append(mp)
-    return sorted(set(points), key=lambda p: (-p.count('/'), p))
+    points = {m[2] for m in _mountinfo() if m[2] == path or m[2].startswith(path + '/')}
+    return sorted(points, key=lambda p: (-p.count('/'), p))
+
+
+def _topmost(points):
+    """The points not below another one (a lazy umount takes everything below with it)."""
+    return [p for p in points if not any(p.startswith(q + '/') for q in points)]
 
 
 # --------------------------------------------------------------------------- signals
@@ -410,8 +506,8 @@ class Lab:
             os.makedirs(d, exist_ok=True)
         # the namespace files live on a private mount of their own (unshare(1) recommends it;
         # on machines where / is shared, persistent mount namespaces need it)
-        _run(['mount', '--bind', self.ns_dir, self.ns_dir])
-        _run(['mount', '--make-private', self.ns_dir])
+        _mount(self.ns_dir, self.ns_dir, None, MS_BIND)
+        _mount(None, self.ns_dir, None, MS_PRIVATE)
         # mount points that the hosts' private mounts cover (created once, empty, left in place)
         for d in ('/run/wireguard', '/etc/wireguard'):
             os.makedirs(d, mode=0o700 if d.startswith('/etc') else 0o755, exist_ok=True)
@@ -420,17 +516,24 @@ class Lab:
                            '(overlay mount options); set NSLAB_ROOT elsewhere')
         self._write_meta()
         nodes = ['sw', *self.node_names]
-        batch = ''.join(f'netns add {ns_name(self.name, node)}\n' for node in nodes)
-        _run([IP, '-b', '-'], input=batch)
+        _run([IP, '-b', '-'], input=''.join(f'netns add {ns_name(self.name, node)}\n' for node in nodes))
         sw = ns_name(self.name, 'sw')
-        _run([NSENTER, '--net=' + os.path.join(NETNS_DIR, sw), '/bin/sh', '-ec',
-              'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6;'
-              'echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6;'
-              f'{IP} link set lo up;'
-              f'{IP} link add {BRIDGE} type bridge stp_state 0 mcast_snooping 0;'
-              f'{IP} link set {BRIDGE} up'])
+        # the switch: a bridge, no IPv6 of its own (frames of every family are bridged all the same)
+        self._make_node('sw', mounts=False, sysctls={'net/ipv6/conf/all/disable_ipv6': '1',
+                                                      'net/ipv6/conf/default/disable_ipv6': '1'})
+        _run([IP, '-n', sw, '-b', '-'],
+             input=f'link set lo up\nlink add {BRIDGE} type bridge stp_state 0 mcast_snooping 0\n'
+                   f'link set {BRIDGE} up\n')
+        # namespaces of every node: a fork each, no exec (forks from this thread, one after another)
+        for h in self.hosts:
+            sysctls = {'net/ipv6/conf/all/accept_dad': '0', 'net/ipv6/conf/default/accept_dad': '0'}
+            self._make_node(h['name'], sysctls=dict(sysctls, **({
+                'net/ipv4/ip_forward': '1', 'net/ipv6/conf/all/forwarding': '1'} if self.sites else {})))
+            if self.sites:
+                self._make_node(h['lan_host'], sysctls=sysctls)
+        # links and addresses: one ip process per node, a few at a time
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for fut in [pool.submit(self._up_site, h) for h in self.hosts]:
+            for fut in [pool.submit(self._address_site, h) for h in self.hosts]:
                 fut.result()
         # plug every host into the bridge at once (one ip process, not one per host)
         _run([IP, '-n', sw, '-b', '-'],
@@ -438,83 +541,80 @@ class Lab:
         self._write_wrappers()
         self._write_inventory()
 
-    def _up_site(self, h):
-        self._setup_node(h['name'], self._host_script(h))
-        if self.sites:
-            self._setup_node(h['lan_host'], self._lan_script(h))
-
-    def _setup_node(self, node, ip_batch_and_extra):
-        ip_batch, extra = ip_batch_and_extra
+    def _make_node(self, node, mounts=True, sysctls=None):
+        """Enter node's network namespace in a forked child; with mounts, give it its own mount and
+        UTS namespace (hostname, /sys, /run/wireguard, /etc overlay, /etc/wireguard) and make those
+        persistent by bind-mounting /proc/<child>/ns/{mnt,uts} onto the lab's ns files."""
         files = self.ns_files(node)
-        for kind in ('mnt', 'uts'):
-            open(files[kind], 'w').close()
-        top = os.path.join(self.state_dir, 'hosts', node)
-        etc_wg, upper, work = (os.path.join(top, d) for d in ('wireguard', 'etc', '.etc-work'))
-        for d in (etc_wg, upper, work):
-            os.makedirs(d, mode=0o700, exist_ok=True)
-        os.chmod(etc_wg, 0o700)
-        os.chmod(upper, 0o755)  # noqa: S103 - it becomes the host's /etc
-        # the host's own /etc: an overlay over the machine's, changes land in hosts/<node>/etc
-        _write(os.path.join(upper, 'hostname'), node + '\n')
-        _write(os.path.join(upper, 'hosts'), self._etc_hosts(node))
-        script = '\n'.join([
-            'set -e',
-            'echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad',
-            'echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad',
-            f'echo {shlex.quote(node)} > /proc/sys/kernel/hostname',
-            'umount -l /sys',
-            'mount -t sysfs -o nosuid,nodev,noexec sysfs /sys',
-            'mount -t tmpfs -o mode=0755,size=16m tmpfs /run/wireguard',
-            # /var/run is normally a symlink to /run; give a real directory its own tmpfs too
-            '[ -L /var/run ] || { mkdir -p /var/run/wireguard;'
-            ' mount -t tmpfs -o mode=0755,size=16m tmpfs /var/run/wireguard; }',
-            f'mount -t overlay overlay -o lowerdir=/etc,upperdir={upper},workdir={work} /etc',
-            f'mount --bind {shlex.quote(etc_wg)} /etc/wireguard',
-            f"{IP} -b - <<'EOF'\n{ip_batch}EOF",
-            extra,
-            # drop the copies of every namespace file (ours, other labs', /run/netns) that this
-            # mount namespace inherited, so no host keeps another namespace alive. One lazy umount
-            # per directory that holds only namespace files (/run/netns, .lab/*/ns): unmounting
-            # them one by one costs an RCU grace period each, O(hosts^2) for a lab. Others may
-            # delete theirs meanwhile ("no mount point specified"): retried, never fatal.
-            'for i in 1 2 3; do',
-            "  grep -q ' - nsfs ' /proc/self/mountinfo || break",
-            f'  awk {shlex.quote(NSFS_TOPS_AWK)} /proc/self/mountinfo |'
-            " xargs -r -d '\\n' umount -l 2>/dev/null || true",
-            'done',
-        ])
-        _run([NSENTER, '--net=' + files['net'], UNSHARE, '--mount=' + files['mnt'],
-              '--uts=' + files['uts'], '--propagation', 'private', '/bin/sh', '-c', script])
+        spec = {'node': node, 'net': files['net'], 'mounts': mounts, 'sysctls': sysctls or {}}
+        if mounts:
+            for kind in ('mnt', 'uts'):
+                open(files[kind], 'w').close()
+            top = os.path.join(self.state_dir, 'hosts', node)
+            etc_wg, upper, work = (os.path.join(top, d) for d in ('wireguard', 'etc', '.etc-work'))
+            for d in (etc_wg, upper, work):
+                os.makedirs(d, mode=0o700, exist_ok=True)
+            os.chmod(etc_wg, 0o700)
+            os.chmod(upper, 0o755)  # noqa: S103 - it becomes the host's /etc
+            # the host's own /etc: an overlay over the machine's, changes land in hosts/<node>/etc
+            _write(os.path.join(upper, 'hostname'), node + '\n')
+            _write(os.path.join(upper, 'hosts'), self._etc_hosts(node))
+            spec.update(etc_wireguard=etc_wg, upper=upper, work=work)
+        ready_r, ready_w = os.pipe()
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: syscalls only, never returns
+            try:
+                os.close(ready_r)
+                os.close(go_w)
+                _node_child(spec)
+                os.write(ready_w, b'R')
+                os.read(go_r, 1)  # parent binds our namespaces meanwhile; EOF when it is done
+                os._exit(0)
+            except BaseException as exc:
+                with contextlib.suppress(BaseException):
+                    os.write(ready_w, b'E' + f'{type(exc).__name__}: {exc}'.encode()[:3000])
+                os._exit(1)
+        os.close(ready_w)
+        os.close(go_r)
+        try:
+            readable, _, _ = select.select([ready_r], [], [], 60)
+            msg = os.read(ready_r, 4096) if readable else b'Etimed out'
+            if msg[:1] != b'R':
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                raise LabError(f'lab {self.name}: setting up {node} failed: '
+                               f"{msg[1:].decode(errors='replace') or 'no reply'}")
+            if mounts:
+                for kind in ('mnt', 'uts'):
+                    _mount(f'/proc/{pid}/ns/{kind}', files[kind], None, MS_BIND)
+        finally:
+            os.close(go_w)
+            os.close(ready_r)
+            os.waitpid(pid, 0)
 
-    def _host_script(self, h):
+    def _address_site(self, h):
+        """Links and addresses of host h (and its LAN host): `ip -b` inside each namespace."""
         sw = ns_name(self.name, 'sw')
         batch = ('link set lo up\n'
-                 'link add eth0 type veth peer name {name} netns {sw}\n'
-                 'addr add {underlay_ipv4}/24 dev eth0\n'
-                 'addr add {underlay_ipv6}/64 dev eth0 nodad\n'
-                 'link set eth0 up\n').format(**dict(h, sw=sw))
-        extra = ''  # the switch side is plugged into the bridge by _up() for all hosts at once
+                 f"link add eth0 type veth peer name {h['name']} netns {sw}\n"
+                 f"addr add {h['underlay_ipv4']}/24 dev eth0\n"
+                 f"addr add {h['underlay_ipv6']}/64 dev eth0 nodad\n"
+                 'link set eth0 up\n')
         if self.sites:
-            extra = ('echo 1 > /proc/sys/net/ipv4/ip_forward\n'
-                     'echo 1 > /proc/sys/net/ipv6/conf/all/forwarding')
-        return batch, extra
-
-    def _lan_script(self, h):
-        gw = ns_name(self.name, h['name'])
-        v4len = 27
-        batch = ('link set lo up\n'
-                 'link add eth0 type veth peer name lan0 netns {gw}\n'
-                 'addr add {lan_host_ipv4}/{v4len} dev eth0\n'
-                 'addr add {lan_host_ipv6}/64 dev eth0 nodad\n'
-                 'link set eth0 up\n'
-                 'route add default via {gateway_ipv4}\n'
-                 'route add default via {gateway_ipv6}\n').format(**dict(h, gw=gw, v4len=v4len))
-        extra = '\n'.join([
-            f"{IP} -n {gw} addr add {h['gateway_ipv4']}/{v4len} dev lan0",
-            f"{IP} -n {gw} addr add {h['gateway_ipv6']}/64 dev lan0 nodad",
-            f'{IP} -n {gw} link set lan0 up',
-        ])
-        return batch, extra
+            batch += (f"link add lan0 type veth peer name eth0 netns {ns_name(self.name, h['lan_host'])}\n"
+                      f"addr add {h['gateway_ipv4']}/27 dev lan0\n"
+                      f"addr add {h['gateway_ipv6']}/64 dev lan0 nodad\n"
+                      'link set lan0 up\n')
+        _run([IP, '-n', ns_name(self.name, h['name']), '-b', '-'], input=batch)
+        if self.sites:
+            _run([IP, '-n', ns_name(self.name, h['lan_host']), '-b', '-'], input=(
+                'link set lo up\n'
+                f"addr add {h['lan_host_ipv4']}/27 dev eth0\n"
+                f"addr add {h['lan_host_ipv6']}/64 dev eth0 nodad\n"
+                'link set eth0 up\n'
+                f"route add default via {h['gateway_ipv4']}\n"
+                f"route add default via {h['gateway_ipv6']}\n"))
 
     def _write_meta(self, **changes):
         path = os.path.join(self.state_dir, 'lab.json')
@@ -683,9 +783,9 @@ def destroy(name, root=None):
     survivors = kill_namespace_processes(files)
     if netns:
         _spawn_quiet([IP, '-b', '-'], input=''.join(f'netns del {n}\n' for n in netns))
-    points = _mounts_under(state) if ours else []
-    if points:
-        _spawn_quiet(['umount', '-l', *points])
+    for point in _topmost(_mounts_under(state)) if ours else []:
+        with contextlib.suppress(OSError):
+            _umount2(point)
     if ours:
         if _mounts_under(state):
             raise LabError(f'lab {name}: mounts remain under {state}, not removing it')

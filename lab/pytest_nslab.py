@@ -42,7 +42,7 @@ def unique_lab_name(prefix: str = 'pt') -> str:
 def _require_lab():
     if os.geteuid() != 0:
         pytest.skip('lab tier 1 needs root')
-    missing = [t for t in ('ip', 'nsenter', 'unshare') if not shutil.which(t)]
+    missing = [t for t in ('ip', 'nsenter') if not shutil.which(t)]
     if missing:
         pytest.skip('lab tier 1 needs ' + ', '.join(missing))
 

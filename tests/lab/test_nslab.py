@@ -261,6 +261,32 @@ def test_up_refuses_existing_lab(nslab_factory):
     assert lab.exec('h1', 'hostname').stdout.strip() == 'h1'  # the failed up() did not touch it
 
 
+def test_failed_up_leaves_nothing(monkeypatch):
+    name = unique_lab_name('fail')
+    calls = []
+
+    def broken(self, h):
+        calls.append(h['name'])
+        raise LabError('injected failure')
+
+    monkeypatch.setattr(Lab, '_address_site', broken)
+    with pytest.raises(LabError, match='injected'):
+        Lab(name, 3).up()
+    assert calls
+    assert leftovers(name) == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}
+
+
+def test_nsfs_tops():
+    mounts = [('1', '0', '/', 'ext4'), ('2', '1', '/run/netns', 'ext4'), ('3', '2', '/run/netns/a', 'nsfs'),
+              ('4', '2', '/run/netns/b', 'nsfs'), ('5', '1', '/x/.lab/l/ns', 'ext4'),
+              ('6', '5', '/x/.lab/l/ns/h1.mnt', 'nsfs'), ('7', '1', '/run', 'tmpfs'),
+              ('8', '7', '/run/lone', 'nsfs'), ('9', '1', '/y/ns', 'ext4'), ('10', '9', '/y/ns/f', 'nsfs'),
+              ('11', '9', '/y/ns/sub', 'tmpfs')]
+    # whole dirs of namespace files at once; a lone file, or a dir that holds more, file by file
+    assert nslab._nsfs_tops(mounts) == ['/run/lone', '/run/netns', '/x/.lab/l/ns', '/y/ns/f']
+    assert nslab._unescape(r'/a\040b') == '/a b'
+
+
 def test_two_labs_side_by_side(nslab_factory):
     a, b = nslab_factory(2), nslab_factory(2)
     a.exec('h1', 'ping -c1 -W2 -q 198.51.100.12')
