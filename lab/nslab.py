@@ -474,7 +474,10 @@ class Lab:
             raise LabError(f'--sites supports at most {MAX_SITES} hosts (203.0.113.0/24 in /27s), '
                            f'got {self.n}')
         if not os.path.isabs(self.interpreter) or ' ' in self.interpreter:
+            # Ansible's ansible_python_interpreter cannot carry arguments or spaces
             raise LabError(f'interpreter must be an absolute path without spaces: {self.interpreter!r}')
+        if not os.access(self.interpreter, os.X_OK):
+            raise LabError(f'interpreter {self.interpreter} is not an executable')
         if os.geteuid() != 0:
             raise LabError('nslab needs root (namespaces, mounts)')
         os.makedirs(self.root, exist_ok=True)
