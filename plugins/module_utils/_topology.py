@@ -938,7 +938,7 @@ def network_config(net, registry, host):
             'name': c['name'], 'network': name, 'addresses': c_addrs,
             'allowed_ips': c['allowed_ips'] or default_client_allowed, 'dns': c['dns'],
             'keepalive': c['keepalive'], 'endpoint': endpoint, 'mtu': c['mtu'] or net['mtu'],
-            'public_key': pub,
+            'public_key': pub, 'preshared_keys': net['preshared_keys'],
         })
     forward_tunnel = role == 'hub' or bool(clients_of.get(host))
     local_lans = list(net['lans'].get(host, []))
