@@ -175,22 +175,48 @@ def _nsfs_tops(mounts):
     return sorted(tops)
 
 
+def _drop_nsfs_copies():
+    """Unmount every nsfs mount (namespace file) of this mount namespace."""
+    for _ in range(3):  # others may add or delete theirs meanwhile
+        tops = _nsfs_tops(_mountinfo())
+        if not tops:
+            break
+        for top in tops:
+            with contextlib.suppress(OSError):
+                _umount2(top)
+
+
 def _node_child(spec):
-    """In a forked child: join the node's netns, then (mounts) a new mount + UTS namespace."""
+    """In a forked child, set up one namespace node (spec['kind']):
+
+    template: a mount namespace copied from the machine's, without /sys and without any namespace
+      file (ours, other labs', /run/netns) - so hosts copied from it keep no other namespace
+      alive, and no host pays for unmounting them (each unmount waits for an RCU grace period);
+    net: only join a network namespace (and set sysctls);
+    host: join its network namespace and the template's mount namespace, then get a mount and
+      UTS namespace of its own: hostname, sysfs, /run/wireguard, /etc overlay, /etc/wireguard.
+    """
+    if spec['kind'] == 'template':
+        _check(_LIBC.unshare(CLONE_NEWNS), 'unshare mnt')
+        _mount(None, '/', None, MS_REC | MS_PRIVATE)
+        _umount2('/sys')
+        _drop_nsfs_copies()
+        return
     fd = os.open(spec['net'], os.O_RDONLY)
     _check(_LIBC.setns(fd, CLONE_NEWNET), 'setns net')
     os.close(fd)
-    if spec['mounts']:
-        _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWUTS), 'unshare mnt+uts')
-        _mount(None, '/', None, MS_REC | MS_PRIVATE)
-        name = spec['node'].encode()
-        _check(_LIBC.sethostname(name, len(name)), 'sethostname')
     for key, value in spec['sysctls'].items():  # net.* sysctls are per network namespace
         with open('/proc/sys/' + key, 'w') as f:
             f.write(value)
-    if not spec['mounts']:
+    if spec['kind'] == 'net':
         return
-    _umount2('/sys')  # a fresh sysfs shows this namespace's interfaces only
+    fd = os.open(spec['template'], os.O_RDONLY)
+    _check(_LIBC.setns(fd, CLONE_NEWNS), 'setns template mnt')
+    os.close(fd)
+    _check(_LIBC.unshare(CLONE_NEWNS | CLONE_NEWUTS), 'unshare mnt+uts')
+    name = spec['node'].encode()
+    _check(_LIBC.sethostname(name, len(name)), 'sethostname')
+    # a fresh sysfs (mounted from inside the netns) shows this namespace's interfaces only
     _mount('sysfs', '/sys', 'sysfs', MS_NOSUID | MS_NODEV | MS_NOEXEC)
     _mount('tmpfs', '/run/wireguard', 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755,size=16m')
     if not os.path.islink('/var/run'):  # normally a symlink to /run; a real dir gets its own tmpfs
@@ -199,15 +225,8 @@ def _node_child(spec):
     _mount('overlay', '/etc', 'overlay', 0,
            f"lowerdir=/etc,upperdir={spec['upper']},workdir={spec['work']}")
     _mount(spec['etc_wireguard'], '/etc/wireguard', None, MS_BIND)
-    # drop the copies of every namespace file (ours, other labs', /run/netns) this mount namespace
-    # inherited, so no host keeps another namespace alive; others may delete theirs meanwhile
-    for _ in range(3):
-        tops = _nsfs_tops(_mountinfo())
-        if not tops:
-            break
-        for top in tops:
-            with contextlib.suppress(OSError):
-                _umount2(top)
+    if _nsfs_tops(_mountinfo()):  # the template had none; something raced in: drop it as well
+        _drop_nsfs_copies()
 
 
 def validate_name(name):
@@ -522,18 +541,27 @@ class Lab:
         _run([IP, '-b', '-'], input=''.join(f'netns add {ns_name(self.name, node)}\n' for node in nodes))
         sw = ns_name(self.name, 'sw')
         # the switch: a bridge, no IPv6 of its own (frames of every family are bridged all the same)
-        self._make_node('sw', mounts=False, sysctls={'net/ipv6/conf/all/disable_ipv6': '1',
-                                                      'net/ipv6/conf/default/disable_ipv6': '1'})
+        self._fork_setup({'kind': 'net', 'node': 'sw', 'net': os.path.join(NETNS_DIR, sw),
+                          'sysctls': {'net/ipv6/conf/all/disable_ipv6': '1',
+                                      'net/ipv6/conf/default/disable_ipv6': '1'}})
         _run([IP, '-n', sw, '-b', '-'],
              input=f'link set lo up\nlink add {BRIDGE} type bridge stp_state 0 mcast_snooping 0\n'
                    f'link set {BRIDGE} up\n')
         # namespaces of every node: a fork each, no exec (forks from this thread, one after another)
-        for h in self.hosts:
-            sysctls = {'net/ipv6/conf/all/accept_dad': '0', 'net/ipv6/conf/default/accept_dad': '0'}
-            self._make_node(h['name'], sysctls=dict(sysctls, **({
-                'net/ipv4/ip_forward': '1', 'net/ipv6/conf/all/forwarding': '1'} if self.sites else {})))
-            if self.sites:
-                self._make_node(h['lan_host'], sysctls=sysctls)
+        template = os.path.join(self.ns_dir, '_template.mnt')
+        open(template, 'w').close()
+        self._fork_setup({'kind': 'template', 'node': 'template'}, bind={'mnt': template})
+        try:
+            for h in self.hosts:
+                sysctls = {'net/ipv6/conf/all/accept_dad': '0', 'net/ipv6/conf/default/accept_dad': '0'}
+                self._make_node(h['name'], template, sysctls=dict(sysctls, **({
+                    'net/ipv4/ip_forward': '1', 'net/ipv6/conf/all/forwarding': '1'} if self.sites else {})))
+                if self.sites:
+                    self._make_node(h['lan_host'], template, sysctls=sysctls)
+        finally:
+            with contextlib.suppress(OSError):
+                _umount2(template)
+            os.unlink(template)
         # links and addresses: one ip process per node, a few at a time
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
             for fut in [pool.submit(self._address_site, h) for h in self.hosts]:
@@ -544,25 +572,28 @@ class Lab:
         self._write_wrappers()
         self._write_inventory()
 
-    def _make_node(self, node, mounts=True, sysctls=None):
-        """Enter node's network namespace in a forked child; with mounts, give it its own mount and
-        UTS namespace (hostname, /sys, /run/wireguard, /etc overlay, /etc/wireguard) and make those
-        persistent by bind-mounting /proc/<child>/ns/{mnt,uts} onto the lab's ns files."""
+    def _make_node(self, node, template, sysctls):
+        """A host's namespaces (see _node_child), persistent through the lab's ns files."""
         files = self.ns_files(node)
-        spec = {'node': node, 'net': files['net'], 'mounts': mounts, 'sysctls': sysctls or {}}
-        if mounts:
-            for kind in ('mnt', 'uts'):
-                open(files[kind], 'w').close()
-            top = os.path.join(self.state_dir, 'hosts', node)
-            etc_wg, upper, work = (os.path.join(top, d) for d in ('wireguard', 'etc', '.etc-work'))
-            for d in (etc_wg, upper, work):
-                os.makedirs(d, mode=0o700, exist_ok=True)
-            os.chmod(etc_wg, 0o700)
-            os.chmod(upper, 0o755)  # noqa: S103 - it becomes the host's /etc
-            # the host's own /etc: an overlay over the machine's, changes land in hosts/<node>/etc
-            _write(os.path.join(upper, 'hostname'), node + '\n')
-            _write(os.path.join(upper, 'hosts'), self._etc_hosts(node))
-            spec.update(etc_wireguard=etc_wg, upper=upper, work=work)
+        for kind in ('mnt', 'uts'):
+            open(files[kind], 'w').close()
+        top = os.path.join(self.state_dir, 'hosts', node)
+        etc_wg, upper, work = (os.path.join(top, d) for d in ('wireguard', 'etc', '.etc-work'))
+        for d in (etc_wg, upper, work):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+        os.chmod(etc_wg, 0o700)
+        os.chmod(upper, 0o755)  # noqa: S103 - it becomes the host's /etc
+        # the host's own /etc: an overlay over the machine's, changes land in hosts/<node>/etc
+        _write(os.path.join(upper, 'hostname'), node + '\n')
+        _write(os.path.join(upper, 'hosts'), self._etc_hosts(node))
+        self._fork_setup({'kind': 'host', 'node': node, 'net': files['net'], 'template': template,
+                          'sysctls': sysctls, 'etc_wireguard': etc_wg, 'upper': upper, 'work': work},
+                         bind={'mnt': files['mnt'], 'uts': files['uts']})
+
+    def _fork_setup(self, spec, bind=None):
+        """Run _node_child(spec) in a forked child; while it waits, bind-mount its namespaces
+        (/proc/<child>/ns/<kind>) onto the files in `bind` (here, in the machine's mount namespace),
+        which keeps them after the child exits."""
         ready_r, ready_w = os.pipe()
         go_r, go_w = os.pipe()
         pid = os.fork()
@@ -572,7 +603,7 @@ class Lab:
                 os.close(go_w)
                 _node_child(spec)
                 os.write(ready_w, b'R')
-                os.read(go_r, 1)  # parent binds our namespaces meanwhile; EOF when it is done
+                os.read(go_r, 1)  # the parent binds our namespaces meanwhile; EOF when it is done
                 os._exit(0)
             except BaseException as exc:
                 with contextlib.suppress(BaseException):
@@ -586,11 +617,10 @@ class Lab:
             if msg[:1] != b'R':
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                raise LabError(f'lab {self.name}: setting up {node} failed: '
+                raise LabError(f"lab {self.name}: setting up {spec['node']} failed: "
                                f"{msg[1:].decode(errors='replace') or 'no reply'}")
-            if mounts:
-                for kind in ('mnt', 'uts'):
-                    _mount(f'/proc/{pid}/ns/{kind}', files[kind], None, MS_BIND)
+            for kind, path in (bind or {}).items():
+                _mount(f'/proc/{pid}/ns/{kind}', path, None, MS_BIND)
         finally:
             os.close(go_w)
             os.close(ready_r)
