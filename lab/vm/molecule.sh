@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Run `molecule test -s kernel` (lab tier 3: QEMU VMs with kernel WireGuard) and always tear the
+# VMs down afterwards: on success, failure, Ctrl-C or SIGTERM.
+#
+#   lab/vm/molecule.sh                 molecule test -s kernel
+#   lab/vm/molecule.sh converge        any other molecule command for the scenario (no teardown
+#                                      unless it is test/destroy: keep the VMs to iterate)
+#
+# Env: VMLAB_NAME (default molecule-kernel), VMLAB_MEMORY (MiB per VM, default 320).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+
+export VMLAB_NAME=${VMLAB_NAME:-molecule-kernel}
+export PATH=$REPO/.venv/bin:$PATH
+export ANSIBLE_COLLECTIONS_PATH=$REPO/.build/collections
+# Only this scenario's molecule.yml is read: molecule otherwise loads (and validates) every
+# scenario, and another one may need env this run does not set.
+export MOLECULE_GLOB=molecule/kernel/molecule.yml
+if [[ ! -e .build/collections/ansible_collections/meshlab/wireguard ]]; then
+  mkdir -p .build/collections/ansible_collections/meshlab
+  ln -sfn "$REPO" .build/collections/ansible_collections/meshlab/wireguard
+fi
+
+cmd=${1:-test}
+shift || true
+
+teardown() {
+  python3 lab/vm/vmlab.py down --name "$VMLAB_NAME" || true
+}
+
+if [[ $cmd != test && $cmd != destroy ]]; then
+  exec molecule "$cmd" -s kernel "$@"
+fi
+
+child=
+on_signal() {
+  echo "molecule.sh: interrupted, tearing down" >&2
+  [[ -n $child ]] && kill -TERM "$child" 2>/dev/null && wait "$child"
+  teardown
+  exit 130
+}
+trap on_signal INT TERM
+
+start=$(date +%s)
+molecule "$cmd" -s kernel "$@" &
+child=$!
+wait "$child"
+rc=$?
+child=
+teardown
+echo "molecule.sh: molecule $cmd -s kernel rc=$rc in $(($(date +%s) - start)) s" >&2
+exit "$rc"
