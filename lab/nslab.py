@@ -552,10 +552,14 @@ class Lab:
         open(template, 'w').close()
         self._fork_setup({'kind': 'template', 'node': 'template'}, bind={'mnt': template})
         try:
+            # forwarding explicitly: a new netns inherits IPv4 settings from the machine's
+            # (net.core.devconf_inherit_init_net=0), where containers may have turned it on
+            fwd = '1' if self.sites else '0'
             for h in self.hosts:
-                sysctls = {'net/ipv6/conf/all/accept_dad': '0', 'net/ipv6/conf/default/accept_dad': '0'}
-                self._make_node(h['name'], template, sysctls=dict(sysctls, **({
-                    'net/ipv4/ip_forward': '1', 'net/ipv6/conf/all/forwarding': '1'} if self.sites else {})))
+                sysctls = {'net/ipv6/conf/all/accept_dad': '0', 'net/ipv6/conf/default/accept_dad': '0',
+                           'net/ipv4/ip_forward': '0', 'net/ipv6/conf/all/forwarding': '0'}
+                self._make_node(h['name'], template, sysctls=dict(
+                    sysctls, **{'net/ipv4/ip_forward': fwd, 'net/ipv6/conf/all/forwarding': fwd}))
                 if self.sites:
                     self._make_node(h['lan_host'], template, sysctls=sysctls)
         finally:

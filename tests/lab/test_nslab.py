@@ -76,6 +76,9 @@ def test_each_host_sees_only_itself(lab3, root_links_before):
         addrs = lab3.exec(h['name'], ['ip', '-o', 'addr', 'show', 'dev', 'eth0']).stdout
         assert f"{h['underlay_ipv4']}/24" in addrs and f"{h['underlay_ipv6']}/64" in addrs
         assert 'tentative' not in addrs  # nodad: IPv6 usable at once
+        # like a fresh host: no forwarding (a new netns would inherit IPv4's from the machine)
+        assert lab3.exec(h['name'], 'cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding'
+                         ).stdout.split() == ['0', '0']
     assert_root_untouched(lab3, root_links_before)
 
 
@@ -309,6 +312,7 @@ def test_sites(nslab_factory):
     assert lab.exec('h1', 'cat /proc/sys/net/ipv4/ip_forward /proc/sys/net/ipv6/conf/all/forwarding'
                     ).stdout.split() == ['1', '1']
     assert lab.exec('h1-lan', 'ls /sys/class/net').stdout.split() == ['eth0', 'lo']
+    assert lab.exec('h1-lan', 'cat /proc/sys/net/ipv4/ip_forward').stdout.strip() == '0'
     with open(lab.inventory_path) as f:
         text = f.read()
     for key in ('lab_site_lan_ipv4: "203.0.113.0/27"', 'lab_site_lan_ipv6: "fd3a:6c1e:9b42:a1::/64"',
