@@ -410,6 +410,26 @@ def test_interrupted_run_cleans_up(sig):
         nslab.destroy(name)
 
 
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_cli_up_cleans_up(sig):
+    name = unique_lab_name('iup')
+    proc = subprocess.Popen(['/usr/bin/python3', NSLAB, 'up', '30', '--name', name],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not leftovers(name)['netns'] and time.monotonic() < deadline:  # wait until it builds
+            time.sleep(0.02)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:
+            pytest.skip('up finished before the signal arrived')
+        assert proc.returncode == 130 and 'interrupted' in err
+        assert leftovers(name) == {'netns': [], 'mounts': [], 'state_dir': [], 'pids': []}
+    finally:
+        proc.kill()
+        nslab.destroy(name)
+
+
 def test_sigkilled_run_leaves_a_stale_lab_that_down_stale_removes():
     name = unique_lab_name('kill')
     code = (f"import sys, time; sys.path.insert(0, {os.path.join(ROOT, 'lab')!r}); import nslab\n"
