@@ -16,7 +16,7 @@ from nslab import Lab, LabError, leftovers
 from nslab_testinfra import host_for
 from pytest_nslab import TIMINGS, unique_lab_name
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason='lab tier 1 needs root')]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NSLAB = os.path.join(ROOT, 'lab', 'nslab.py')
