@@ -33,17 +33,25 @@ if [[ $cmd != test && $cmd != destroy ]]; then
   exec molecule "$cmd" -s kernel "$@"
 fi
 
+# molecule runs in a process group of its own (setsid: its pid is the group id), so an interrupt
+# reaches molecule, ansible-playbook and a vmlab.py that is still booting VMs (vmlab.py turns
+# SIGTERM into its own teardown). The QEMU processes left their group when they daemonized:
+# `vmlab.py down` ends them by recorded pid.
 child=
 on_signal() {
   echo "molecule.sh: interrupted, tearing down" >&2
-  [[ -n $child ]] && kill -TERM "$child" 2>/dev/null && wait "$child"
+  if [[ -n $child ]]; then
+    kill -TERM -- "-$child" 2>/dev/null
+    for _ in $(seq 60); do kill -0 -- "-$child" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$child" 2>/dev/null
+  fi
   teardown
   exit 130
 }
-trap on_signal INT TERM
+trap on_signal INT TERM HUP
 
 start=$(date +%s)
-molecule "$cmd" -s kernel "$@" &
+setsid molecule "$cmd" -s kernel "$@" &
 child=$!
 wait "$child"
 rc=$?
