@@ -29,7 +29,7 @@ description:
     down), V(ping_failed) (fresh handshake but no ping reply).'
   - The task itself never fails because a link is broken; the playbook checks RV(ok).
 author:
-  - meshlab.wireguard contributors
+  - meshlab.wireguard contributors (@meshlab)
 options:
   phase:
     description: V(plan) or V(report), see above.
@@ -126,6 +126,7 @@ attributes:
     platforms: posix
   action:
     support: full
+    description: Runs on the controller only (an action plugin); no module is sent to the hosts.
 seealso:
   - module: meshlab.wireguard.wireguard_info
   - module: meshlab.wireguard.wireguard_ping

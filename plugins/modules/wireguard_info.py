@@ -24,7 +24,7 @@ description:
   - Never returns a secret. The private key is only used to derive the public key; preshared
     keys are not reported at all.
 author:
-  - meshlab.wireguard contributors
+  - meshlab.wireguard contributors (@meshlab)
 requirements:
   - pyroute2 on the managed host (Debian/Ubuntu package C(python3-pyroute2)).
   - PyNaCl on the managed host to derive the public key (Debian/Ubuntu package C(python3-nacl)).

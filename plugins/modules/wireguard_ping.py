@@ -18,7 +18,7 @@ description:
     (the first packet to a WireGuard peer may wait for the handshake it triggers).
   - The task does not fail when targets do not answer; see RV(no_reply).
 author:
-  - meshlab.wireguard contributors
+  - meshlab.wireguard contributors (@meshlab)
 requirements:
   - C(ping) from iputils (Debian/Ubuntu package C(iputils-ping)) on the managed host.
 options:
