@@ -1,0 +1,731 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshlab.wireguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: wireguard_interface
+short_description: Reconcile a live WireGuard interface, its addresses, routes and wg-quick config
+version_added: 0.1.0
+description:
+  - Makes a WireGuard interface on the managed host match the options (private key, listen
+    port, firewall mark, peers, MTU, addresses and routes). The live interface is read, the
+    smallest set of changes is worked out (the "plan", like C(wg syncconf) but including
+    addresses, MTU and routes), applied once, and the interface is read again to verify that it
+    now matches. If it does not, the task fails and returns what is still different.
+  - Peers that are already right are not touched, so their sessions, handshakes and counters
+    survive a run. Adding, changing or removing one peer never disturbs the others.
+  - Two engines. V(kernel) drives in-kernel WireGuard over netlink (pyroute2). V(userspace) runs
+    C(wireguard-go) and speaks its UAPI socket; it needs no kernel module and no C(wg) binary.
+  - Also writes the C(wg-quick) configuration O(config_path) (mode C(0600), directory C(0700),
+    atomically, only when its content changes), so C(wg-quick up) and C(wg-quick@NAME.service)
+    bring up the same interface after a reboot, and enables that unit where systemd runs.
+  - Check mode reports exactly the plan a real run would execute. Secrets (the private key and
+    preshared keys) never appear in the result, the diff or error messages.
+author:
+  - meshlab.wireguard contributors
+requirements:
+  - pyroute2 on the managed host (Debian/Ubuntu package C(python3-pyroute2); 0.7.x and 0.9.x work).
+  - PyNaCl on the managed host to derive the public key (Debian/Ubuntu package C(python3-nacl)).
+  - For O(engine=userspace) (or V(auto) on a kernel without WireGuard) the C(wireguard-go) program
+    (Debian/Ubuntu package C(wireguard-go)).
+options:
+  name:
+    description:
+      - The interface name, for example V(wg0). 1 to 15 characters from C(A-Z a-z 0-9 _ = + . -),
+        the names C(wg-quick) accepts.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) creates or updates the interface. V(absent) deletes it (for the userspace
+        engine its C(wireguard-go) process ends too), disables C(wg-quick@NAME) and removes
+        O(config_path) (when O(persist=true)).
+    type: str
+    choices: [present, absent]
+    default: present
+  engine:
+    description:
+      - V(kernel) uses in-kernel WireGuard, V(userspace) runs C(wireguard-go).
+      - V(auto) keeps the engine of an existing interface; for a new one it uses the kernel when a
+        WireGuard link can be created (a probe link is created and deleted at once), else
+        C(wireguard-go).
+      - An existing interface of the other engine is an error; delete it first with O(state=absent).
+    type: str
+    choices: [auto, kernel, userspace]
+    default: auto
+  private_key_path:
+    description:
+      - File on the managed host holding the interface's private key (base64, as C(wg genkey)
+        writes it; see M(meshlab.wireguard.wireguard_key)). Recommended over O(private_key),
+        since the key never leaves the host.
+      - One of O(private_key_path) and O(private_key) is required with O(state=present).
+    type: path
+  private_key:
+    description:
+      - The private key itself (base64). Prefer O(private_key_path); when you use this, take the
+        value from Ansible Vault.
+    type: str
+  listen_port:
+    description:
+      - UDP port to listen on, 1 to 65535.
+      - When not set, the port of an existing interface is kept; a new one gets a random port.
+        Set it on every host that others reach through an endpoint.
+    type: int
+  fwmark:
+    description:
+      - Firewall mark set on outgoing WireGuard packets; V(0) (the default) means none.
+      - A number, or a string such as V(0x1f).
+    type: str
+  mtu:
+    description:
+      - Link MTU, 576 to 65455 (at least 1280 with an IPv6 address). When not set the MTU is left
+        as it is (1420 for a new interface).
+    type: int
+  addresses:
+    description:
+      - Addresses of the interface in CIDR form, for example V(100.64.0.1/24) and
+        V(fd3a:6c1e:9b42:100::1/64). Addresses on the link that are not listed are removed
+        (IPv6 link-local addresses excepted). IPv6 addresses are added without duplicate address
+        detection, so they work at once.
+    type: list
+    elements: str
+    default: []
+  peers:
+    description:
+      - The peers. With O(exclusive=true) (the default) live peers that are not listed are removed.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      public_key:
+        description: The peer's public key (base64).
+        type: str
+        required: true
+        no_log: false
+      name:
+        description:
+          - A friendly name. Written as a C(# name = ...) comment in O(config_path) (which
+            M(meshlab.wireguard.wireguard_info) reports) and used in error messages.
+        type: str
+      preshared_key_path:
+        description:
+          - File on the managed host holding the preshared key for this peer (one key per pair of
+            peers; see M(meshlab.wireguard.wireguard_key) with C(type=preshared)).
+        type: path
+      preshared_key:
+        description: The preshared key itself (base64). Prefer O(peers[].preshared_key_path).
+        type: str
+      endpoint:
+        description:
+          - Where the peer listens, V(host:port) or V([ipv6]:port). A host name is resolved on the
+            managed host at each run and the address is set (WireGuard keeps only addresses).
+          - When not set, the endpoint the peer is seen from (roaming) is left as it is.
+        type: str
+      allowed_ips:
+        description:
+          - Networks routed to this peer and accepted from it, for example V(100.64.0.2/32).
+            Host bits are cleared. A network may belong to one peer only.
+        type: list
+        elements: str
+        default: []
+      persistent_keepalive:
+        description: Seconds between keepalive packets, 0 (the default) for none. Use 25 behind NAT.
+        type: int
+        default: 0
+  exclusive:
+    description:
+      - When true, live peers that are not in O(peers) are removed. When false they are kept, with
+        their routes.
+    type: bool
+    default: true
+  manage_routes:
+    description:
+      - When true, the main routing table gets a route through the interface for every allowed-IP
+        network of every peer, except default routes (V(0.0.0.0/0), V(::/0); those need policy
+        routing you set up on purpose) and networks already covered by the interface's own
+        address prefixes. Other routes through the interface in the main table are removed.
+      - When false, routes are not looked at, and the config file says C(Table = off).
+    type: bool
+    default: true
+  persist:
+    description:
+      - Write the C(wg-quick) configuration O(config_path) (and with O(state=absent) remove it).
+    type: bool
+    default: true
+  config_path:
+    description:
+      - The C(wg-quick) configuration file. Default V(/etc/wireguard/NAME.conf), the file
+        C(wg-quick up NAME) and C(wg-quick@NAME.service) read.
+      - Written atomically with mode C(0600) (the directory is created with mode C(0700)) and only
+        when its content changes. It holds the preshared keys, and the private key unless
+        O(private_key_path) is given (then C(PostUp = wg set %i private-key PATH) loads the key
+        from that file, which must exist at C(wg-quick up) time).
+    type: path
+  backup:
+    description:
+      - Keep a timestamped copy of O(config_path) before it is replaced or removed. The copy holds
+        the old keys.
+    type: bool
+    default: false
+  systemd:
+    description:
+      - V(auto) enables (does not start) C(wg-quick@NAME.service) where systemd runs
+        (C(/run/systemd/system) exists), so the interface comes back after a reboot. V(yes) does so
+        and fails where systemd does not run. V(no) leaves systemd alone.
+      - Only with O(persist=true). With O(state=absent) the unit is stopped and disabled.
+      - The unit is not restarted; this module already configured the live interface.
+    type: str
+    choices: [auto, 'yes', 'no']
+    default: auto
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports the exact plan a real run would execute, the config file change and the unit
+        change. The engine probe (O(engine=auto), no interface yet) creates and deletes a
+        temporary link also in check mode.
+  diff_mode:
+    support: full
+    details:
+      - Shows the interface before and after (public keys, ports, peers, addresses, routes) and
+        the config file with the private key and preshared keys replaced by markers.
+  platform:
+    support: full
+    platforms: posix
+notes:
+  - B(What is compared.) Private key, listen port (when set), fwmark; per peer the preshared key,
+    endpoint (when set), allowed IPs and keepalive; MTU (when set), addresses, up, and routes
+    (with O(manage_routes=true)). Handshakes and counters are only reported.
+  - B(Endpoints cannot be removed.) WireGuard has no way to clear a peer's endpoint, so removing
+    O(peers[].endpoint) from a peer does not change the live interface.
+  - B(wg-quick@NAME.service) is enabled but not started; if it is started while the interface
+    already exists, C(wg-quick up) fails ("already exists"). After a reboot it creates the
+    interface from O(config_path).
+  - Drift is healed on the next run. A peer removed by hand, a deleted interface, a killed
+    C(wireguard-go) (its leftover socket is treated as absent) are all reported by check mode and
+    repaired by a real run.
+seealso:
+  - module: meshlab.wireguard.wireguard_key
+  - module: meshlab.wireguard.wireguard_info
+  - name: wg(8)
+    description: The WireGuard configuration tool; C(wg syncconf) is the model for the plan.
+    link: https://git.zx2c4.com/wireguard-tools/about/src/man/wg.8
+  - name: wg-quick(8)
+    description: The format of O(config_path).
+    link: https://git.zx2c4.com/wireguard-tools/about/src/man/wg-quick.8
+"""
+
+EXAMPLES = r"""
+- name: Key for wg0
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg0.key
+  register: wg0_key
+
+- name: wg0 with two peers
+  meshlab.wireguard.wireguard_interface:
+    name: wg0
+    private_key_path: /etc/wireguard/wg0.key
+    listen_port: 51820
+    addresses:
+      - 100.64.0.1/24
+      - fd3a:6c1e:9b42:100::1/64
+    peers:
+      - name: h2
+        public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+        endpoint: 198.51.100.12:51820
+        allowed_ips: [100.64.0.2/32, "fd3a:6c1e:9b42:100::2/128"]
+      - name: laptop
+        public_key: TrMvSoP4jYQlY6RIzBgbssQqY3vxI2Pi+y71lOWWXX0=
+        preshared_key_path: /etc/wireguard/psk/laptop.psk
+        allowed_ips: [100.64.0.10/32, 10.20.0.0/24]
+        persistent_keepalive: 25
+  register: wg0
+
+- name: Show what changed (keys redacted)
+  ansible.builtin.debug:
+    var: wg0.plan
+
+- name: Force the userspace engine, leave routes and systemd alone
+  meshlab.wireguard.wireguard_interface:
+    name: wg1
+    engine: userspace
+    private_key_path: /etc/wireguard/wg1.key
+    addresses: [100.64.1.1/24]
+    manage_routes: false
+    systemd: "no"
+
+- name: Add a peer without removing the peers configured elsewhere
+  meshlab.wireguard.wireguard_interface:
+    name: wg0
+    private_key_path: /etc/wireguard/wg0.key
+    addresses: [100.64.0.1/24]
+    exclusive: false
+    peers:
+      - public_key: HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=
+        allowed_ips: [100.64.0.20/32]
+
+- name: Remove wg1, its config file and its unit
+  meshlab.wireguard.wireguard_interface:
+    name: wg1
+    state: absent
+"""
+
+RETURN = r"""
+engine:
+  description:
+    - The engine that manages the interface, V(kernel) or V(userspace).
+    - V(null) with O(state=absent) when there was no interface.
+  returned: always
+  type: str
+  sample: userspace
+public_key:
+  description: The interface's public key (derived from its private key).
+  returned: when O(state=present)
+  type: str
+  sample: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+plan:
+  description:
+    - The changes made (in check mode, the changes a real run would make), secrets redacted.
+      All lists are empty and all flags false when nothing changed.
+  returned: always
+  type: dict
+  contains:
+    create:
+      description: The interface is created.
+      type: bool
+    delete:
+      description: The interface is deleted.
+      type: bool
+    device:
+      description: Device fields set (V(private_key) shown as V(<changed>)), V(listen_port), V(fwmark).
+      type: dict
+    peers:
+      description: Peer changes, each with C(action) (add, update, remove), C(public_key),
+        C(fields) (update), C(peer) (add, update; preshared key shown as V(<set>)).
+      type: list
+      elements: dict
+    mtu:
+      description: The MTU set, or V(null).
+      type: int
+    addresses_add:
+      description: Addresses added.
+      type: list
+      elements: str
+    addresses_remove:
+      description: Addresses removed.
+      type: list
+      elements: str
+    routes_add:
+      description: Routes added (destination networks through the interface).
+      type: list
+      elements: str
+    routes_remove:
+      description: Routes removed.
+      type: list
+      elements: str
+    set_up:
+      description: The link is set up.
+      type: bool
+  sample:
+    create: false
+    delete: false
+    device: {}
+    peers:
+      - action: add
+        public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+        peer:
+          public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+          preshared_key: null
+          endpoint: 198.51.100.12:51820
+          allowed_ips: [100.64.0.2/32]
+          persistent_keepalive: 0
+    mtu: null
+    addresses_add: []
+    addresses_remove: []
+    routes_add: []
+    routes_remove: []
+    set_up: false
+config_path:
+  description: The C(wg-quick) configuration file.
+  returned: always
+  type: str
+  sample: /etc/wireguard/wg0.conf
+config_changed:
+  description: Whether O(config_path) was (or in check mode would be) written or removed.
+  returned: always
+  type: bool
+  sample: false
+unit:
+  description: The systemd unit handled, or V(null) when systemd is not used.
+  returned: always
+  type: str
+  sample: wg-quick@wg0.service
+unit_changed:
+  description: Whether the unit was (or in check mode would be) enabled, disabled or stopped.
+  returned: always
+  type: bool
+  sample: false
+backup_file:
+  description: The copy of O(config_path) made because of O(backup=true).
+  returned: when O(config_path) was replaced or removed with O(backup=true), outside check mode
+  type: str
+  sample: /etc/wireguard/wg0.conf.2841.2026-01-01@12:00:00~
+"""
+
+import os
+import tempfile
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_bytes, to_native
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _desired, _iproute, _keys, _wgquick
+from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
+    EngineError,
+    make_engine,
+    resolve_engine_name,
+)
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    Device,
+    InputError,
+    Interface,
+    Link,
+    Plan,
+)
+from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan as make_plan
+from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import routes_for
+
+SYSTEMD_RUNNING_DIR = '/run/systemd/system'
+REDACTED_CONFIG_KEYS = ('privatekey', 'presharedkey')
+
+
+def argument_spec():
+    return {
+        'name': {'type': 'str', 'required': True},
+        'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
+        'engine': {'type': 'str', 'default': 'auto', 'choices': ['auto', 'kernel', 'userspace']},
+        'private_key_path': {'type': 'path', 'no_log': False},
+        'private_key': {'type': 'str', 'no_log': True},
+        'listen_port': {'type': 'int'},
+        'fwmark': {'type': 'str'},
+        'mtu': {'type': 'int'},
+        'addresses': {'type': 'list', 'elements': 'str', 'default': []},
+        'peers': {
+            'type': 'list', 'elements': 'dict', 'default': [],
+            'options': {
+                'public_key': {'type': 'str', 'required': True, 'no_log': False},
+                'name': {'type': 'str'},
+                'preshared_key_path': {'type': 'path', 'no_log': False},
+                'preshared_key': {'type': 'str', 'no_log': True},
+                'endpoint': {'type': 'str'},
+                'allowed_ips': {'type': 'list', 'elements': 'str', 'default': []},
+                'persistent_keepalive': {'type': 'int', 'default': 0},
+            },
+        },
+        'exclusive': {'type': 'bool', 'default': True},
+        'manage_routes': {'type': 'bool', 'default': True},
+        'persist': {'type': 'bool', 'default': True},
+        'config_path': {'type': 'path'},
+        'backup': {'type': 'bool', 'default': False},
+        'systemd': {'type': 'str', 'default': 'auto', 'choices': ['auto', 'yes', 'no']},
+    }
+
+
+# --------------------------------------------------------------------------- live state
+
+def read_live(engine, name):
+    """The live Interface, or None when the engine has no such interface."""
+    if engine is None or not engine.exists(name):
+        return None
+    device = engine.read(name)
+    link = _iproute.read_link(name)
+    if link is None:
+        return None
+    return Interface(name=name, device=device, link=link)
+
+
+def predict(desired, live, exclusive, manage_routes):
+    """The interface as it will be after the plan is applied (for the diff), or None for absent."""
+    if desired is None:
+        return None
+    live_dev = live.device if live is not None else Device()
+    live_link = live.link if live is not None else Link(exists=False, mtu=None, up=False)
+    peers = dict(desired.device.peers)
+    if not exclusive:
+        for key, peer in live_dev.peers.items():
+            peers.setdefault(key, peer)
+    routes = routes_for(peers.values(), desired.link.addresses) if manage_routes else live_link.routes
+    device = Device(
+        private_key=desired.device.private_key,
+        listen_port=desired.device.listen_port if desired.device.listen_port is not None
+        else live_dev.listen_port,
+        fwmark=desired.device.fwmark,
+        peers=peers,
+    )
+    link = Link(
+        exists=True,
+        mtu=desired.link.mtu if desired.link.mtu is not None else live_link.mtu,
+        addresses=frozenset(desired.link.addresses),
+        up=True,
+        routes=frozenset(routes),
+    )
+    return Interface(name=desired.name, device=device, link=link)
+
+
+def view(iface, names):
+    """A user-facing, secret-free picture of an interface (diff before/after)."""
+    if iface is None:
+        return {'state': 'absent'}
+    dev = iface.device
+    public_key = None
+    if dev.private_key:
+        try:
+            public_key = _keys.public_key_of(dev.private_key)
+        except Exception:  # never let a broken live key break the diff
+            public_key = '<invalid>'
+    peers = {}
+    for key in sorted(dev.peers):
+        item = dev.peers[key].redacted()
+        if key in names:
+            item['name'] = names[key]
+        peers[key] = item
+    return {
+        'state': 'present',
+        'name': iface.name,
+        'public_key': public_key,
+        'listen_port': dev.listen_port,
+        'fwmark': dev.fwmark,
+        'mtu': iface.link.mtu,
+        'up': iface.link.up,
+        'addresses': sorted(iface.link.addresses),
+        'routes': sorted(iface.link.routes),
+        'peers': peers,
+    }
+
+
+# --------------------------------------------------------------------------- config file
+
+def read_file(path):
+    """(content bytes or None, mode or None)."""
+    try:
+        with open(path, 'rb') as f:
+            content = f.read()
+        return content, os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        return None, None
+
+
+def redact_config(text):
+    """The config text with key values replaced by markers (for the diff)."""
+    out = []
+    for line in text.splitlines(True):
+        key, sep, _value = line.partition('=')
+        if sep and key.strip().lower() in REDACTED_CONFIG_KEYS:
+            out.append(f'{key.rstrip()} = <redacted>\n')
+        else:
+            out.append(line)
+    return ''.join(out)
+
+
+def write_config(module, path, content, backup):
+    """Write CONTENT to PATH atomically with mode 0600 (directory 0700). Returns the backup path."""
+    directory = os.path.dirname(path) or '.'
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o700)
+    backup_file = None
+    if backup and os.path.exists(path):
+        backup_file = module.backup_local(path)
+    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(content)
+            f.flush()
+            os.fsync(f.fileno())
+        module.atomic_move(tmp, path, unsafe_writes=False)
+    except Exception:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    os.chmod(path, 0o600)
+    return backup_file
+
+
+# --------------------------------------------------------------------------- systemd
+
+class Systemd:
+    def __init__(self, module, name, wanted):
+        self.module = module
+        self.unit = f'wg-quick@{name}.service'
+        self.active = False
+        self.systemctl = None
+        running = os.path.isdir(SYSTEMD_RUNNING_DIR)
+        if wanted == 'no' or not module.params['persist']:
+            self.unit = None
+            return
+        if not running:
+            if wanted == 'yes':
+                module.fail_json(msg='systemd=yes but systemd does not run on this host '
+                                     f'({SYSTEMD_RUNNING_DIR} is missing): use systemd=auto or systemd=no')
+            self.unit = None
+            return
+        self.systemctl = module.get_bin_path('systemctl', required=True)
+
+    def _query(self, verb):
+        rc, out, _err = self.module.run_command([self.systemctl, verb, self.unit])
+        return rc, out.strip()
+
+    def enabled(self):
+        rc, out = self._query('is-enabled')
+        return rc == 0 and out in ('enabled', 'enabled-runtime', 'alias', 'static', 'indirect', 'linked')
+
+    def is_active(self):
+        rc, out = self._query('is-active')
+        return rc == 0 and out in ('active', 'activating', 'reloading')
+
+    def run(self, verb):
+        rc, out, err = self.module.run_command([self.systemctl, verb, self.unit])
+        if rc != 0:
+            self.module.fail_json(msg=f'systemctl {verb} {self.unit} failed (rc={rc}): {(err or out).strip()}'
+                                      + ('; is wireguard-tools installed?' if verb == 'enable' else ''))
+
+
+# --------------------------------------------------------------------------- main
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    name = params['name']
+    state = params['state']
+
+    if not _iproute.HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib(_iproute.PYROUTE2_REQUIREMENT),
+                         exception=_iproute.PYROUTE2_IMPORT_ERROR)
+    if state == 'present' and not _keys.HAS_NACL:
+        module.fail_json(msg=missing_required_lib(_keys.NACL_REQUIREMENT), exception=_keys.NACL_IMPORT_ERROR)
+
+    # 1. every input check, before anything on the host is looked at or changed
+    try:
+        desired = _desired.desired_from_params(
+            params, read_secret=_keys.read_key_file, resolve=_desired.resolve_host,
+            public_key_of=_keys.public_key_of,
+        )
+    except InputError as exc:
+        module.fail_json(msg=to_native(exc))
+    names = _desired.peer_names(params)
+    config_path = params['config_path'] or f'/etc/wireguard/{name}.conf'
+    exclusive = params['exclusive']
+    manage_routes = params['manage_routes']
+
+    result = {'changed': False, 'engine': None, 'plan': Plan(name=name).describe(),
+              'config_path': config_path, 'config_changed': False, 'unit': None, 'unit_changed': False}
+    if desired is not None:
+        result['public_key'] = _keys.public_key_of(desired.device.private_key)
+
+    # 2. live state and plan
+    try:
+        engine_kind = resolve_engine_name(params['engine'], name, probe=desired is not None)
+        engine = make_engine(engine_kind, run_command=module.run_command) if engine_kind else None
+        live = read_live(engine, name)
+    except (EngineError, _iproute.IPRouteError) as exc:
+        module.fail_json(msg=to_native(exc), **result)
+    result['engine'] = engine_kind
+    plan = make_plan(desired, live, exclusive=exclusive, manage_routes=manage_routes)
+    result['plan'] = plan.describe()
+
+    # 3. config file and systemd unit
+    new_config = None
+    old_config, old_mode = read_file(config_path) if params['persist'] else (None, None)
+    config_changed = False
+    if params['persist']:
+        if desired is not None:
+            new_config = to_bytes(_wgquick.render(
+                desired, peer_names=names, private_key_path=params['private_key_path'],
+                manage_routes=manage_routes))
+            config_changed = old_config != new_config or old_mode != 0o600
+        else:
+            config_changed = old_config is not None
+    systemd = Systemd(module, name, params['systemd'])
+    unit_actions = []
+    if systemd.unit:
+        result['unit'] = systemd.unit
+        if desired is not None:
+            if not systemd.enabled():
+                unit_actions.append('enable')
+        else:
+            if systemd.is_active():
+                unit_actions.append('stop')
+            if systemd.enabled():
+                unit_actions.append('disable')
+    result['config_changed'] = config_changed
+    result['unit_changed'] = bool(unit_actions)
+    result['changed'] = plan.changed or config_changed or bool(unit_actions)
+
+    after = predict(desired, live, exclusive, manage_routes)
+    if module._diff:
+        diffs = [{'before_header': f'{name} (live)', 'after_header': f'{name} (live)',
+                      'before': view(live, names), 'after': view(after, names)}]
+        if params['persist'] and config_changed:
+            diffs.append({
+                'before_header': config_path, 'after_header': config_path,
+                'before': redact_config(to_native(old_config)) if old_config is not None else '',
+                'after': redact_config(to_native(new_config)) if new_config is not None else '',
+            })
+        result['diff'] = diffs
+
+    if module.check_mode or not result['changed']:
+        module.exit_json(**result)
+
+    # 4. apply once
+    try:
+        if 'stop' in unit_actions:
+            systemd.run('stop')  # wg-quick down removes the interface itself
+            live = read_live(engine, name)
+        if plan.delete and live is not None:
+            engine.delete(name)
+        if plan.create:
+            engine.create(name)
+        if desired is not None:
+            engine.apply(name, plan)
+            _iproute.apply_link(name, plan)
+    except (EngineError, _iproute.IPRouteError, OSError) as exc:
+        module.fail_json(msg=f'applying the plan to {name} failed: {to_native(exc)}',
+                         exception=traceback.format_exc(), **result)
+
+    if config_changed:
+        try:
+            if new_config is not None:
+                backup_file = write_config(module, config_path, new_config, params['backup'])
+            else:
+                backup_file = module.backup_local(config_path) if params['backup'] else None
+                os.unlink(config_path)
+        except OSError as exc:
+            module.fail_json(msg=f'cannot write {config_path}: {to_native(exc)}', **result)
+        if backup_file:
+            result['backup_file'] = backup_file
+    for action in unit_actions:
+        if action != 'stop':
+            systemd.run(action)
+
+    # 5. verify: the live interface must now equal the desired one
+    try:
+        again = read_live(engine, name) if engine is not None else None
+    except (EngineError, _iproute.IPRouteError) as exc:
+        module.fail_json(msg=f'{name} was changed but cannot be read back: {to_native(exc)}', **result)
+    remaining = make_plan(desired, again, exclusive=exclusive, manage_routes=manage_routes)
+    if remaining.changed:
+        module.fail_json(msg=f'{name} still differs from the desired state after applying the plan',
+                         remaining_plan=remaining.describe(), **result)
+    if module._diff and again is not None:
+        result['diff'][0]['after'] = view(again, names)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,342 @@
+"""wireguard_interface module logic with an in-memory engine (no host, no pyroute2 calls).
+
+main() runs with exit_json/fail_json patched to raise; the engine and the ip-link side are fakes
+that keep a Device and a Link in memory and apply plans to them, so check mode, the real run,
+verification, persistence, systemd handling, diffs and secrets can be checked quickly.
+"""
+import base64
+import json
+import os
+import stat
+from dataclasses import replace
+
+import pytest
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _keys
+from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import EngineError
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Link
+from ansible_collections.meshlab.wireguard.plugins.modules import wireguard_interface as mod
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+class FakeHost:
+    """One interface's live state plus a log of what was done to it."""
+
+    def __init__(self):
+        self.device = None
+        self.link = None
+        self.calls = []
+        self.drop_peers = False  # a broken engine: ignores peer changes (verification must catch it)
+        self.commands = []
+        self.unit_enabled = False
+        self.unit_active = False
+
+
+class FakeEngine:
+    kind = 'userspace'
+
+    def __init__(self, host):
+        self.host = host
+
+    def exists(self, name):
+        return self.host.device is not None
+
+    def create(self, name):
+        self.host.calls.append('create')
+        self.host.device = Device(listen_port=40000)
+        self.host.link = Link(exists=True, mtu=1420, up=False)
+
+    def delete(self, name):
+        self.host.calls.append('delete')
+        self.host.device = None
+        self.host.link = None
+
+    def read(self, name):
+        return self.host.device
+
+    def apply(self, name, plan):
+        self.host.calls.append('apply')
+        dev = self.host.device
+        fields = dict(plan.device)
+        peers = dict(dev.peers)
+        if not self.host.drop_peers:
+            for change in plan.peers:
+                if change.action == 'remove':
+                    peers.pop(change.public_key, None)
+                else:
+                    peers[change.public_key] = change.peer
+        self.host.device = replace(dev, peers=peers, **fields)
+
+
+def fake_read_link(host):
+    return lambda name: host.link
+
+
+def fake_apply_link(host):
+    def apply_link(name, plan):
+        host.calls.append('apply_link')
+        link = host.link
+        addrs = (set(link.addresses) - set(plan.addresses_remove)) | set(plan.addresses_add)
+        routes = (set(link.routes) - set(plan.routes_remove)) | set(plan.routes_add)
+        host.link = replace(link, mtu=plan.mtu if plan.mtu is not None else link.mtu,
+                            addresses=frozenset(addrs), routes=frozenset(routes),
+                            up=True if plan.set_up else link.up)
+    return apply_link
+
+
+@pytest.fixture
+def host(monkeypatch, tmp_path):
+    h = FakeHost()
+    h.resolved = []
+
+    def resolve(name, ifname, probe=True):
+        h.resolved.append(name)
+        if name == 'auto' and h.device is None and not probe:
+            return None
+        return 'userspace'
+
+    monkeypatch.setattr(mod, 'resolve_engine_name', resolve)
+    monkeypatch.setattr(mod, 'make_engine', lambda kind, run_command=None: FakeEngine(h))
+    monkeypatch.setattr(mod._iproute, 'read_link', fake_read_link(h))
+    monkeypatch.setattr(mod._iproute, 'apply_link', fake_apply_link(h))
+    monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(tmp_path / 'no-systemd'))
+
+    def run_command(self, args, **kw):
+        h.commands.append(list(args))
+        verb = args[1]
+        if verb == 'is-enabled':
+            return (0, 'enabled\n', '') if h.unit_enabled else (1, 'disabled\n', '')
+        if verb == 'is-active':
+            return (0, 'active\n', '') if h.unit_active else (3, 'inactive\n', '')
+        if verb == 'enable':
+            h.unit_enabled = True
+        elif verb == 'disable':
+            h.unit_enabled = False
+        elif verb == 'stop':
+            h.unit_active = False
+            h.device = None
+            h.link = None
+        return 0, '', ''
+
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', run_command)
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
+                        lambda self, name, required=False, opt_dirs=None: '/bin/' + name)
+    return h
+
+
+@pytest.fixture
+def run(monkeypatch):
+    def exit_json(self, **kwargs):
+        raise ExitJson(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs.update(failed=True, msg=msg)
+        raise FailJson(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, 'exit_json', exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, 'fail_json', fail_json)
+
+    def _run(args, check=False, diff=False):
+        args = dict(args)
+        args['_ansible_check_mode'] = check
+        args['_ansible_diff'] = diff
+        with patch_module_args(args):
+            try:
+                mod.main()
+            except ExitJson as e:
+                return e.args[0]
+        raise AssertionError('module did not exit')
+
+    return _run
+
+
+def fail(run, args, **kw):
+    with pytest.raises(FailJson) as e:
+        run(args, **kw)
+    return e.value.args[0]
+
+
+PRIV = _keys.generate_private_key()
+PUB = _keys.public_key_of(PRIV)
+PEER1 = _keys.public_key_of(_keys.generate_private_key())
+PEER2 = _keys.public_key_of(_keys.generate_private_key())
+PSK = _keys.generate_preshared_key()
+
+
+@pytest.fixture
+def args(tmp_path):
+    key = tmp_path / 'wg0.key'
+    key.write_text(PRIV + '\n')
+    return {
+        'name': 'wg0',
+        'private_key_path': str(key),
+        'listen_port': 51820,
+        'addresses': ['100.64.0.1/24', 'fd3a:6c1e:9b42:100::1/64'],
+        'peers': [
+            {'name': 'h2', 'public_key': PEER1, 'endpoint': '198.51.100.12:51820',
+             'allowed_ips': ['100.64.0.2/32', '10.2.0.0/24'], 'preshared_key': PSK},
+            {'name': 'h3', 'public_key': PEER2, 'allowed_ips': ['100.64.0.3/32']},
+        ],
+        'config_path': str(tmp_path / 'etc' / 'wg0.conf'),
+        'systemd': 'auto',
+    }
+
+
+def test_four_runs_and_check_plan_equals_executed_plan(host, run, args):
+    checked = run(args, check=True)
+    assert checked['changed'] and checked['plan']['create'] and checked['config_changed']
+    assert host.calls == [] and not os.path.exists(args['config_path'])
+    applied = run(args)
+    assert applied['changed'] and applied['plan'] == checked['plan']
+    assert host.calls == ['create', 'apply', 'apply_link']
+    assert applied['public_key'] == PUB and applied['engine'] == 'userspace'
+    assert applied['plan']['routes_add'] == ['10.2.0.0/24']
+    again = run(args, check=True)
+    assert not again['changed'] and not again['config_changed']
+    last = run(args)
+    assert not last['changed']
+    assert host.calls == ['create', 'apply', 'apply_link']
+
+
+def test_config_written_atomically_0600_in_a_new_0700_directory(host, run, args):
+    run(args)
+    path = args['config_path']
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
+    with open(path) as f:
+        text = f.read()
+    assert '# Name = h2' in text and f'PresharedKey = {PSK}' in text
+    assert 'PrivateKey' not in text  # private_key_path: loaded by PostUp, not copied
+    assert [f for f in os.listdir(os.path.dirname(path)) if f != 'wg0.conf'] == []  # no temp files
+    os.chmod(path, 0o644)
+    fixed = run(args)
+    assert fixed['changed'] and fixed['config_changed'] and not any(fixed['plan'][k] for k in
+                                                                    ('create', 'peers', 'device'))
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_inline_private_key_is_written_and_never_returned(host, run, args):
+    args = dict(args, private_key=PRIV)
+    del args['private_key_path']
+    result = run(args, diff=True)
+    with open(args['config_path']) as f:
+        assert f'PrivateKey = {PRIV}' in f.read()
+    text = json.dumps(result)
+    assert PRIV not in text and PSK not in text
+    assert base64.b64decode(PRIV).hex() not in text
+    assert PUB in text and PEER1 in text
+
+
+def test_diff_shows_public_keys_and_redacted_config(host, run, args):
+    result = run(args, check=True, diff=True)
+    live, config = result['diff']
+    assert live['before'] == {'state': 'absent'}
+    after = live['after']
+    assert after['public_key'] == PUB
+    assert after['peers'][PEER1]['preshared_key'] == '<set>' and after['peers'][PEER1]['name'] == 'h2'
+    assert 'PresharedKey = <redacted>' in config['after']
+    assert PSK not in json.dumps(result)
+
+
+def test_input_errors_fail_before_the_host_is_touched(host, run, args):
+    bad = dict(args)
+    bad['peers'] = [dict(args['peers'][0], allowed_ips=['nonsense']),
+                    dict(args['peers'][1], public_key='short')]
+    result = fail(run, bad)
+    assert 'nonsense' in result['msg'] and 'public_key' in result['msg']
+    assert host.resolved == [] and host.calls == []
+    assert PSK not in json.dumps(result)
+    assert not os.path.exists(args['config_path'])
+
+
+def test_missing_key_file_is_an_input_error(host, run, args, tmp_path):
+    result = fail(run, dict(args, private_key_path=str(tmp_path / 'missing.key')))
+    assert 'private_key_path' in result['msg'] and host.calls == []
+
+
+def test_verification_catches_an_engine_that_did_not_do_its_job(host, run, args):
+    host.drop_peers = True
+    result = fail(run, args)
+    assert 'still differs' in result['msg']
+    assert {c['action'] for c in result['remaining_plan']['peers']} == {'add'}
+
+
+def test_engine_errors_are_reported(host, run, args, monkeypatch):
+    def boom(name, ifname, probe=True):
+        raise EngineError('a link named wg0 exists and is of kind dummy')
+    monkeypatch.setattr(mod, 'resolve_engine_name', boom)
+    assert 'kind dummy' in fail(run, args)['msg']
+
+
+def test_peer_change_only_touches_that_peer(host, run, args):
+    run(args)
+    changed = dict(args)
+    changed['peers'] = [args['peers'][0], dict(args['peers'][1], persistent_keepalive=25)]
+    result = run(changed)
+    assert result['plan']['peers'] == [{
+        'action': 'update', 'public_key': PEER2, 'fields': ['persistent_keepalive'],
+        'peer': {'public_key': PEER2, 'preshared_key': None, 'endpoint': None,
+                 'allowed_ips': ['100.64.0.3/32'], 'persistent_keepalive': 25}}]
+    assert result['config_changed']
+
+
+def test_absent_removes_interface_and_config_with_backup(host, run, args):
+    run(args)
+    absent = {'name': 'wg0', 'state': 'absent', 'config_path': args['config_path'], 'backup': True}
+    checked = run(absent, check=True)
+    assert checked['changed'] and checked['plan']['delete'] and checked['config_changed']
+    assert host.device is not None and os.path.exists(args['config_path'])
+    done = run(absent)
+    assert done['changed'] and host.device is None and not os.path.exists(args['config_path'])
+    assert os.path.exists(done['backup_file'])
+    assert 'public_key' not in done
+    assert not run(absent)['changed']
+
+
+def test_persist_false_leaves_files_alone(host, run, args):
+    result = run(dict(args, persist=False))
+    assert result['changed'] and not result['config_changed']
+    assert not os.path.exists(args['config_path'])
+
+
+def test_systemd_auto_enables_the_unit_where_systemd_runs(host, run, args, tmp_path, monkeypatch):
+    sysdir = tmp_path / 'systemd-system'
+    sysdir.mkdir()
+    monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(sysdir))
+    checked = run(args, check=True)
+    assert checked['unit'] == 'wg-quick@wg0.service' and checked['unit_changed']
+    assert ['/bin/systemctl', 'enable', 'wg-quick@wg0.service'] not in host.commands
+    done = run(args)
+    assert done['unit_changed'] and host.unit_enabled
+    assert ['/bin/systemctl', 'restart', 'wg-quick@wg0.service'] not in host.commands
+    assert not run(args)['changed']
+    # absent: stop (wg-quick down removes the link) and disable
+    host.unit_active = True
+    gone = run({'name': 'wg0', 'state': 'absent', 'config_path': args['config_path']})
+    assert gone['unit_changed'] and not host.unit_enabled and host.device is None
+
+
+def test_systemd_yes_without_systemd_fails(host, run, args):
+    assert 'systemd does not run' in fail(run, dict(args, systemd='yes'))['msg']
+
+
+def test_systemd_no_and_auto_without_systemd_do_nothing(host, run, args):
+    for choice in ('no', 'auto'):
+        result = run(dict(args, systemd=choice))
+        assert result['unit'] is None and not result['unit_changed']
+    assert host.commands == []
+
+
+def test_redact_config():
+    text = 'PrivateKey = abc\n[Peer]\npresharedkey=def\nPublicKey = ghi\n'
+    out = mod.redact_config(text)
+    assert 'abc' not in out and 'def' not in out and 'ghi' in out
