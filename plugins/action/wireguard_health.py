@@ -192,7 +192,7 @@ class ActionModule(ActionBase):
     def _report(self, args, task_vars):
         hosts = args['hosts']
         if hosts is None:
-            hosts = sorted({s[k]['host'] for s in args['expected'] for k in ('a', 'b')})
+            hosts = sorted({s[k]['host'] for s in args['expected'] if not s.get('skip') for k in ('a', 'b')})
         infos = self._results(task_vars, hosts, args['info_var'])
         pings = {}
         for h, res in self._results(task_vars, hosts, args['ping_var']).items():

@@ -78,6 +78,8 @@ def ping_targets(expected: List[dict]) -> Dict[str, List[str]]:
     """Per host, the tunnel addresses of every expected peer (what wireguard_ping should ping)."""
     out = {}  # type: Dict[str, List[str]]
     for link in expected:
+        if link.get('skip'):
+            continue
         for src, dst in (('a', 'b'), ('b', 'a')):
             host = link[src]['host']
             targets = out.setdefault(host, [])
@@ -94,7 +96,8 @@ def expected_links(fleet: dict, registry: dict, hosts=None) -> dict:
     fleet: ``_topology.normalize(...)``; registry: the registry the role writes. Links are the
     host-to-host peerings each member configures (clients, which Ansible does not manage, are left
     out); a pair appears once. With ``hosts`` (the play's hosts), links with an end outside it are
-    left out and counted in ``skipped``. Returns ``{'links': [...], 'warnings': [...], 'skipped': n}``.
+    marked ``'skip': True`` (not checked, but their peers are not "unexpected" either) and counted
+    in ``skipped``. Returns ``{'links': [...], 'warnings': [...], 'skipped': n}``.
     """
     from ansible_collections.meshlab.wireguard.plugins.module_utils._topology import network_config
 
@@ -129,10 +132,11 @@ def expected_links(fleet: dict, registry: dict, hosts=None) -> dict:
                 if other in sides and other not in unregistered and other != h:
                     pairs.add(tuple(sorted((h, other))))
         for a, b in sorted(pairs):
+            link = {'network': name, 'a': dict(sides[a]), 'b': dict(sides[b])}
             if in_play is not None and not (a in in_play and b in in_play):
                 skipped += 1
-                continue
-            links.append({'network': name, 'a': dict(sides[a]), 'b': dict(sides[b])})
+                link['skip'] = True
+            links.append(link)
     if skipped:
         warnings.append(f'{skipped} expected link(s) with a host outside this play were not checked')
     return {'links': links, 'warnings': warnings, 'skipped': skipped}
@@ -319,13 +323,17 @@ def _cell(link_state: dict, side: str) -> dict:
 
 
 def _unexpected_peers(expected: List[dict], infos: dict) -> List[str]:
-    """Live peers on an expected interface that no expected link accounts for."""
+    """Live peers on a checked interface that no expected link (checked or not) accounts for."""
     wanted = {}  # (host, interface) -> set of peer keys
+    checked = {(link[s]['host'], link[s]['interface']) for link in expected if not link.get('skip')
+               for s in ('a', 'b')}
     for link in expected:
         for s, o in (('a', 'b'), ('b', 'a')):
             wanted.setdefault((link[s]['host'], link[s]['interface']), set()).add(link[o].get('public_key'))
     out = []
     for (host, ifname), keys in sorted(wanted.items()):
+        if (host, ifname) not in checked:
+            continue
         state = _host_state(infos, host)
         iface = (state or {}).get(ifname)
         for peer in (iface or {}).get('peers') or ():
@@ -340,9 +348,10 @@ def analyse(expected: List[dict], infos: dict, pings: Optional[dict] = None,
     """Health of every expected link plus a hosts x hosts matrix per network."""
     pings = pings or {}
     now = time.time() if now is None else now
-    links = [analyse_link(link, infos, pings, now, fresh) for link in expected]
+    checked = [link for link in expected if not link.get('skip')]
+    links = [analyse_link(link, infos, pings, now, fresh) for link in checked]
     networks = {}  # type: Dict[str, dict]
-    for link, state in zip(expected, links):
+    for link, state in zip(checked, links):
         net = networks.setdefault(link.get('network') or '', {'hosts': set(), 'matrix': {}})
         net['hosts'].update((state['a'], state['b']))
         net['matrix'].setdefault(state['a'], {})[state['b']] = _cell(state, 'a')

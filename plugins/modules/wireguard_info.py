@@ -159,11 +159,11 @@ interfaces:
           status: up
 """
 
-import traceback  # noqa: E402
+import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils import _info, _iproute, _keys  # noqa: E402
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _info, _iproute, _keys
 
 
 def main():

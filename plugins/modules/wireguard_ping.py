@@ -106,9 +106,9 @@ no_reply:
   sample: []
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils import _ping  # noqa: E402
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _ping
 
 
 def main():

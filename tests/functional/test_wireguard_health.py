@@ -108,7 +108,8 @@ def test_healthy(tmp_path):
     plan, health = res['plan'], res['health']
     assert len(plan['expected']) == 3 and plan['targets']['h1'] == ['100.64.0.2', '100.64.0.3']
     assert health['ok'] is True and health['health']['summary']['up'] == 3
-    assert sorted(os.listdir(out)) == ['health.html', 'health.json', 'health.png', 'health.txt', 'result.json']
+    assert sorted(os.listdir(out)) == ['health.html', 'health.json', 'health.png', 'health.txt',
+                                       'result.json']
     assert (out / 'health.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     assert json.loads((out / 'health.json').read_text())['ok'] is True
     assert '3 of 3 links up' in (out / 'health.txt').read_text()

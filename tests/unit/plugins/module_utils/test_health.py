@@ -306,4 +306,9 @@ def test_expected_links_skip_unregistered_and_out_of_play_hosts():
     assert [(x['a']['host'], x['b']['host']) for x in out['links']] == [('h1', 'h2')]
     assert 'h3 not in the registry' in out['warnings'][0]
     out = _health.expected_links(fleet, _registry('wg0', HOSTS), hosts=['h1', 'h2'])
-    assert out['skipped'] == 2 and len(out['links']) == 1
+    assert out['skipped'] == 2 and [bool(x.get('skip')) for x in out['links']] == [False, True, True]
+    assert _health.ping_targets(out['links']) == {'h1': [addr('h2')], 'h2': [addr('h1')]}
+    # h3 is not in the play: its links are not checked, and h1's peer h3 is no surprise either
+    report = _health.analyse(out['links'], {h: info(h) for h in ('h1', 'h2')}, {}, now=NOW)
+    assert report['ok'] and report['summary']['links'] == 1 and report['warnings'] == []
+    assert report['networks']['wg0']['hosts'] == ['h1', 'h2']
