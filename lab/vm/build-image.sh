@@ -171,9 +171,14 @@ EOF
 done
 in_root systemctl enable systemd-networkd.service >>"$LOG" 2>&1
 # Nothing waits for "online", and no unit the lab does not use starts at boot.
+# (No login prompts either: root has no password; use `vmlab.py ssh`, or `vmlab.py console`.)
 in_root systemctl mask systemd-networkd-wait-online.service getty@tty1.service \
+  serial-getty@ttyS0.service getty-static.service \
   e2scrub_reap.service e2scrub_all.timer fstrim.timer apt-daily.timer apt-daily-upgrade.timer \
   man-db.timer systemd-timesyncd.service >>"$LOG" 2>&1 || true
+# journal in memory only: VMs are thrown away, and disk writes cost emulated I/O
+mkdir -p "$ROOTFS/etc/systemd/journald.conf.d"
+printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n' >"$ROOTFS/etc/systemd/journald.conf.d/vmlab.conf"
 
 # sshd: key login for root only, no DNS lookups, quick start
 mkdir -p "$ROOTFS/root/.ssh"
@@ -245,4 +250,16 @@ mv "$WORK"/disk.qcow2 "$WORK"/vmlinuz "$WORK"/initrd.img "$WORK"/id_ed25519 "$WO
   "$WORK"/image.env "$OUT.new/"
 rm -rf "$OUT"
 mv "$OUT.new" "$OUT"
+# Images of earlier versions of this script go, unless a lab still boots from one (its overlays
+# name the image as their backing file).
+for old in "$CACHE_ROOT"/*; do
+  h=$(basename "$old")
+  [[ -d $old && $h =~ ^[0-9a-f]{16}$ && $h != "$HASH" ]] || continue
+  if grep -qsF "\"$old\"" "$REPO"/.lab/vm.d/*/state.json; then
+    echo "build-image: keeping $old (a lab in .lab/vm.d uses it)" >&2
+    continue
+  fi
+  echo "build-image: removing the older image $old" >&2
+  rm -rf "$old"
+done
 echo "$OUT"
