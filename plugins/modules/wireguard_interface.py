@@ -26,7 +26,7 @@ description:
   - Check mode reports exactly the plan a real run would execute. Secrets (the private key and
     preshared keys) never appear in the result, the diff or error messages.
 author:
-  - meshlab.wireguard contributors
+  - meshlab.wireguard contributors (@meshlab)
 requirements:
   - pyroute2 on the managed host (Debian/Ubuntu package C(python3-pyroute2); 0.7.x and 0.9.x work).
   - PyNaCl on the managed host to derive the public key (Debian/Ubuntu package C(python3-nacl)).
@@ -105,7 +105,6 @@ options:
         description: The peer's public key (base64).
         type: str
         required: true
-        no_log: false
       name:
         description:
           - A friendly name. Written as a C(# name = ...) comment in O(config_path) (which
@@ -670,7 +669,7 @@ def main():
     after = predict(desired, live, exclusive, manage_routes)
     if module._diff:
         diffs = [{'before_header': f'{name} (live)', 'after_header': f'{name} (live)',
-                      'before': view(live, names), 'after': view(after, names)}]
+                  'before': view(live, names), 'after': view(after, names)}]
         if params['persist'] and config_changed:
             diffs.append({
                 'before_header': config_path, 'after_header': config_path,
