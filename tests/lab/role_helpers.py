@@ -120,7 +120,7 @@ def unreachable_inventory(tmp_path, host):
     s.close()  # nothing listens there any more
     path = tmp_path / f'unreachable-{host}.yml'
     path.write_text(
-        'all:\n  hosts:\n    {h}:\n      ansible_connection: ssh\n      ansible_host: 127.0.0.1\n'
-        '      ansible_port: {p}\n      ansible_ssh_common_args: "-o ConnectTimeout=3 -o BatchMode=yes"\n'
-        '      wireguard_endpoint: 198.51.100.{i}\n'.format(h=host, p=port, i=10 + int(host[1:])))
+        f'all:\n  hosts:\n    {host}:\n      ansible_connection: ssh\n      ansible_host: 127.0.0.1\n'
+        f'      ansible_port: {port}\n      ansible_ssh_common_args: "-o ConnectTimeout=3 -o BatchMode=yes"\n'
+        f'      wireguard_endpoint: 198.51.100.{10 + int(host[1:])}\n')
     return str(path)

@@ -8,7 +8,6 @@ import os
 import re
 
 import pytest
-
 from role_helpers import example, ping, registry, run_site, tunnel_ip, wg_peers, wg_public_key
 
 pytestmark = pytest.mark.lab

@@ -7,7 +7,6 @@ one host unreachable: the others converge and keep its peer.
 """
 import pytest
 import yaml
-
 from role_helpers import (
     example,
     ping,
@@ -71,7 +70,8 @@ def test_no_secret_in_verbose_output(lab):
     from ansible_collections.meshlab.wireguard.plugins.module_utils._topology import derive_psk
     run = run_site(lab, INV, args=('-vvv', '--diff'), label='site-to-site: -vvv')
     assert run.rc == 0, run.tail()
-    secret = open(lab.state_dir + '/wireguard-psk.secret').read().strip()
+    with open(lab.state_dir + '/wireguard-psk.secret') as f:
+        secret = f.read().strip()
     hosts = registry(lab)['networks']['wg0']['hosts']
     text = run.stdout + run.stderr
     assert secret not in text
