@@ -109,8 +109,14 @@ teardown() {
 on_signal() {
   log "interrupted: tearing down"
   if [[ -n $child ]]; then
-    kill -TERM "$child" 2>/dev/null
-    wait "$child"
+    # molecule runs in its own process group (setsid): end it with its ansible-playbook children
+    kill -TERM -- "-$child" 2>/dev/null
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      kill -0 -- "-$child" 2>/dev/null || break
+      sleep 1
+    done
+    kill -KILL -- "-$child" 2>/dev/null
+    wait "$child" 2>/dev/null
   fi
   teardown
   exit 130
@@ -122,7 +128,7 @@ if [[ $cmd == test ]]; then
   network_up || { teardown; exit 1; }
 fi
 t1=$SECONDS
-molecule "$cmd" -s "$SCENARIO" "$@" &
+setsid molecule "$cmd" -s "$SCENARIO" "$@" &
 child=$!
 wait "$child" || rc=$?
 child=
