@@ -25,11 +25,16 @@ the plan already accounts for.
 from __future__ import annotations
 
 import base64
+import errno
 import traceback
 from typing import Dict, List, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute
-from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import Engine, EngineError
+from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
+    Engine,
+    EngineError,
+    kernel_supported,
+)
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Device,
     Peer,
@@ -55,6 +60,8 @@ else:
     PYROUTE2_IMPORT_ERROR = None
 
 ZERO_KEY = base64.b64encode(bytes(32)).decode('ascii')
+NO_KERNEL_WIREGUARD = ('engine=kernel, but this kernel cannot create WireGuard links (no wireguard module): '
+                       'use engine=userspace (wireguard-go) or engine=auto')
 
 
 def _key_text(value) -> Optional[str]:
@@ -216,10 +223,16 @@ class NetlinkEngine(Engine):
     def exists(self, ifname: str) -> bool:
         return _iproute.link_kind(ifname) == 'wireguard'
 
+    def preflight(self) -> None:
+        if not kernel_supported():
+            raise EngineError(NO_KERNEL_WIREGUARD)
+
     def create(self, ifname: str) -> None:
         try:
             _iproute.create_link(ifname, 'wireguard')
         except NetlinkError as exc:
+            if getattr(exc, 'code', None) == errno.EOPNOTSUPP:
+                raise EngineError(NO_KERNEL_WIREGUARD) from exc
             raise EngineError(f'cannot create WireGuard link {ifname}: {exc}') from exc
 
     def delete(self, ifname: str) -> None:

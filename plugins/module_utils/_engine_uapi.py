@@ -44,6 +44,8 @@ EXTRA_BIN_DIRS = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 POLL = 0.05
+NO_WIREGUARD_GO = ('wireguard-go is not installed (the userspace engine runs it): install the package '
+                   'wireguard-go, or use a kernel with WireGuard and engine=kernel')
 
 
 def socket_path(ifname: str, socket_dir: str = SOCKET_DIR) -> str:
@@ -168,6 +170,10 @@ class UapiEngine(Engine):
                 os.unlink(path)
 
     # -- Engine -----------------------------------------------------------------------------
+    def preflight(self) -> None:
+        if not (self._binary or find_binary()):
+            raise EngineError(NO_WIREGUARD_GO)
+
     def exists(self, ifname: str) -> bool:
         return (_iproute.link_kind(ifname) == 'tun'
                 and socket_state(self.socket_path(ifname)) == 'alive')
@@ -192,10 +198,7 @@ class UapiEngine(Engine):
 
         binary = self._binary or find_binary()
         if not binary:
-            raise EngineError(
-                'wireguard-go is not installed (needed for the userspace engine: this kernel has no '
-                'WireGuard): install the package wireguard-go, or use a kernel with WireGuard'
-            )
+            raise EngineError(NO_WIREGUARD_GO)
         if self._run is None:
             raise EngineError('the userspace engine needs run_command to start wireguard-go')
         # No environment tweaks: wireguard-go passes its environment on to the daemon it starts,

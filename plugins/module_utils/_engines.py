@@ -41,6 +41,9 @@ class Engine:
         """True when a WireGuard device of this engine's kind runs under IFNAME."""
         raise NotImplementedError
 
+    def preflight(self) -> None:
+        """Raise EngineError when create() cannot work here (checked in check mode too)."""
+
     def create(self, ifname: str) -> None:
         """Create the device; the link exists afterwards (down, no addresses, no peers)."""
         raise NotImplementedError

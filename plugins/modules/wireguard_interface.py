@@ -637,6 +637,11 @@ def main():
     result['engine'] = engine_kind
     plan = make_plan(desired, live, exclusive=exclusive, manage_routes=manage_routes)
     result['plan'] = plan.describe()
+    if plan.create:
+        try:
+            engine.preflight()  # in check mode too: a run that cannot create must not predict success
+        except EngineError as exc:
+            module.fail_json(msg=to_native(exc), **result)
 
     # 3. config file and systemd unit
     new_config = None

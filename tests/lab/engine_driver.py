@@ -153,7 +153,38 @@ def main():
     check(priv not in text and all(p.preshared_key not in text for p in peers.values() if p.preshared_key),
           'secret in plan description')
     check(base64.b64decode(priv), 'unused')
+    scale(engine)
     step('done')
+
+
+def scale(engine, n=1000):
+    """Engine-level timing: create + apply N peers and N routes, re-read and re-plan, delete."""
+    name = 'wgdrv1'
+    peers = {}
+    for i in range(n):
+        pub = base64.b64encode(os.urandom(32)).decode()
+        peers[pub] = Peer(pub, None, f'198.51.100.{200 + i % 50}:{40000 + i}',
+                          (f'100.80.{i // 250}.{i % 250 + 1}/32',), 0)
+    desired = Interface(name, Device(_keys.generate_private_key(), 51998, 0, peers),
+                        Link(True, None, frozenset({'100.79.0.1/24'}), True, frozenset()))
+    desired = Interface(name, desired.device, Link(True, None, desired.link.addresses, True,
+                                                   desired_routes(desired)))
+    try:
+        t0 = time.monotonic()
+        p = make_plan(desired, None)
+        engine.create(name)
+        engine.apply(name, p)
+        _iproute.apply_link(name, p)
+        t_apply = time.monotonic() - t0
+        t0 = time.monotonic()
+        live_now = Interface(name, engine.read(name), _iproute.read_link(name))
+        rest = make_plan(desired, live_now)
+        t_reread = time.monotonic() - t0
+        check(not rest.changed, f'{n} peers: remaining plan {rest.describe()}')
+        check(len(live_now.device.peers) == n and len(live_now.link.routes) == n, f'{n} peers not all there')
+        step('scale', peers=n, apply_seconds=round(t_apply, 3), reread_and_plan_seconds=round(t_reread, 3))
+    finally:
+        engine.delete(name)
 
 
 if __name__ == '__main__':

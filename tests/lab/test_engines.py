@@ -10,6 +10,7 @@ import os
 import sys
 
 import pytest
+from pytest_nslab import TIMINGS
 
 pytestmark = pytest.mark.lab
 
@@ -35,3 +36,8 @@ def test_userspace_engine_and_iproute(lab, interpreter):
     assert steps and steps[-1]['step'] == 'done', proc.stdout
     killed = next(s for s in steps if s['step'] == 'killed')
     assert killed['socket'] == 'stale' and killed['link'] is None
+    scale = next(s for s in steps if s['step'] == 'scale')
+    TIMINGS.append((f'{interpreter}: userspace engine, 1000 peers + routes, create+apply',
+                    scale['apply_seconds']))
+    TIMINGS.append((f'{interpreter}: userspace engine, 1000 peers, read+plan (no change)',
+                    scale['reread_and_plan_seconds']))

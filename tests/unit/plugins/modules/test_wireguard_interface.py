@@ -39,6 +39,7 @@ class FakeHost:
         self.commands = []
         self.unit_enabled = False
         self.unit_active = False
+        self.cannot_create = False
 
 
 class FakeEngine:
@@ -49,6 +50,10 @@ class FakeEngine:
 
     def exists(self, name):
         return self.host.device is not None
+
+    def preflight(self):
+        if self.host.cannot_create:
+            raise EngineError('wireguard-go is not installed (the userspace engine runs it)')
 
     def create(self, name):
         self.host.calls.append('create')
@@ -275,6 +280,13 @@ def test_engine_errors_are_reported(host, run, args, monkeypatch):
         raise EngineError('a link named wg0 exists and is of kind dummy')
     monkeypatch.setattr(mod, 'resolve_engine_name', boom)
     assert 'kind dummy' in fail(run, args)['msg']
+
+
+def test_preflight_failure_is_reported_in_check_mode_too(host, run, args):
+    host.cannot_create = True
+    for check in (True, False):
+        assert 'wireguard-go is not installed' in fail(run, args, check=check)['msg']
+    assert host.calls == []
 
 
 def test_peer_change_only_touches_that_peer(host, run, args):
