@@ -7,7 +7,6 @@ other sites is still reachable.
 import os
 
 import pytest
-
 from role_helpers import example, ping, run_site
 
 pytestmark = pytest.mark.lab
