@@ -47,7 +47,7 @@ options:
         addresses.
       - V(absent) removes O(host) (and the clients attached to it) from O(networks), or from every
         network when O(networks) is not given.
-      - V(read) only returns the registry (shared lock, never changed).
+      - V(read) only returns the registry; nothing is created or changed.
     type: str
     choices: [present, absent, read]
     default: present

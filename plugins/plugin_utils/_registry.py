@@ -158,8 +158,9 @@ def update(path, change, check_mode=False):
 
 
 def read(path):
-    with locked(path, exclusive=False):
-        return load(path)
+    """No lock needed: writers replace the file by rename, so a reader sees the old or the new
+    file, never a mix; and reading creates nothing (no directory, no lock file)."""
+    return load(path)
 
 
 def ensure_secret(path, check_mode=False):
