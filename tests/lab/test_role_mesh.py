@@ -65,6 +65,21 @@ def test_idempotent(lab):
     assert run.rc == 0 and run.total_changed() == 0, run.recap
 
 
+def test_network_state_absent_removes_it_everywhere(lab):
+    import os
+    absent = [*INV, os.path.join(os.path.dirname(__file__), 'inventory', 'mesh-wg1-absent.yml')]
+    run = run_site(lab, absent, label='mesh: wg1 absent')
+    assert run.rc == 0, run.tail()
+    for h in ('h1', 'h2', 'h3'):
+        assert lab.exec(h, 'ip link show wg1', check=False).returncode != 0
+        assert lab.exec(h, 'test -e /etc/wireguard/wg1.conf', check=False).returncode != 0
+        assert '51821' not in lab.exec(h, 'nft list table inet meshlab_wireguard').stdout
+        assert len(wg_peers(lab, h, 'wg0')) == (3 if h == 'h1' else 2)  # wg0 untouched
+    assert registry(lab)['networks']['wg1']['hosts'] == {}
+    run = run_site(lab, absent, label='mesh: wg1 absent, second run')
+    assert run.rc == 0 and run.total_changed() == 0, run.recap
+
+
 def test_serial_free_and_one_fork_on_a_fresh_fleet(nslab_factory):
     lab = nslab_factory(3, sites=True)
     inv = [example('site-to-site')]
