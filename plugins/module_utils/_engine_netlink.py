@@ -8,24 +8,31 @@ is split across messages, and so may be one peer's allowed IPs: the next message
 peer's public key with the rest of its allowed IPs and nothing else. `device_from_messages`
 merges every message, peer by public key, so the result does not depend on where the kernel cut.
 
-Writing: pyroute2's set() sends one peer per call. `set_calls(plan)` turns a Plan into those
-calls: first one call with the device fields, then one per peer change. Differences between the
-pyroute2 lines that matter here:
-- 0.9.x has `replace_allowed_ips` and `update_only` flags; we always send replace_allowed_ips
-  with the full allowed-IP list (replace semantics, like `wg set ... allowed-ips`).
-- 0.7.2 ignores those keys and always sends flag 0x2 (= kernel WGPEER_F_REPLACE_ALLOWEDIPS;
-  its own constants are off by one), so without allowed_ips a peer update would wipe them. Since
-  we always send the full list, both lines behave the same.
-- Peer removal sends flag 0x1 in both (0.7.2 by way of WGDEVICE_F_REPLACE_PEERS == 1).
-A PSK is removed by setting the all-zero key; an endpoint must be a literal IP (names are
-resolved earlier, in `_desired`); an endpoint cannot be cleared (WireGuard has no way), which
-the plan already accounts for.
+Writing: pyroute2's own WireGuard().set() is not used. It sends one peer per call, its 0.7.x line
+has the peer flag constants off by one (every call sets REPLACE_ALLOWEDIPS, none can set
+UPDATE_ONLY), and neither line can send more allowed IPs than fit in one 64 KiB attribute (a
+struct.error). Instead `set_messages(ifname, plan)` builds WG_CMD_SET_DEVICE messages from
+pyroute2's message class `wgmsg` with the kernel's flag values, as wg(8) does:
+- the device fields (private key, port, fwmark) go in the first message;
+- peer changes follow in plan order, packed into messages of at most MESSAGE_BUDGET bytes of
+  peer attributes (WGDEVICE_A_PEERS is a nested attribute with a 16-bit length);
+- remove -> WGPEER_F_REMOVE_ME; add -> every field, REPLACE_ALLOWEDIPS; update ->
+  UPDATE_ONLY and only the changed fields (REPLACE_ALLOWEDIPS + the full list when the allowed
+  IPs changed; the all-zero key removes a PSK);
+- a peer whose allowed IPs do not fit continues in the next message(s): public key,
+  UPDATE_ONLY, more allowed IPs (no replace flag), as wg(8) continues a peer.
+They are sent with `nlm_request(..., NLM_F_REQUEST | NLM_F_ACK)`, the same call in 0.7 and 0.9.
+An endpoint must be a literal IP (names are resolved earlier, in `_desired`); an endpoint
+cannot be cleared (WireGuard has no way), which the plan already accounts for.
 """
 
 from __future__ import annotations
 
 import base64
 import errno
+import ipaddress
+import socket
+import struct
 import traceback
 from typing import Dict, List, Optional
 
@@ -48,10 +55,12 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
 try:
     from pyroute2 import WireGuard
     from pyroute2.netlink.exceptions import NetlinkError
+    from pyroute2.netlink.generic.wireguard import wgmsg
 except ImportError:
     HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
     WireGuard = None
+    wgmsg = None
 
     class NetlinkError(Exception):  # type: ignore[no-redef]
         code = 0
@@ -150,57 +159,131 @@ def device_from_messages(messages) -> Device:
                   peers=out_peers, stats=stats)
 
 
-def _peer_args(peer: Peer, fields) -> dict:
-    """The pyroute2 `peer` dict for an add (fields None: everything) or an update (changed fields)."""
-    out = {
-        'public_key': peer.public_key,
-        # Replace semantics; sent always, since pyroute2 0.7.2 always sets the replace flag.
-        'replace_allowed_ips': True,
-        'allowed_ips': list(peer.allowed_ips),
-    }
-    update = fields is not None
-    if (not update and peer.preshared_key) or (update and 'preshared_key' in fields):
-        out['preshared_key'] = peer.preshared_key or ZERO_KEY
-    if peer.endpoint and (not update or 'endpoint' in fields):
+WG_CMD_SET_DEVICE = 1
+WG_GENL_VERSION = 1
+WGPEER_F_REMOVE_ME = 0x1
+WGPEER_F_REPLACE_ALLOWEDIPS = 0x2
+WGPEER_F_UPDATE_ONLY = 0x4
+NLM_F_REQUEST = 0x1
+NLM_F_ACK = 0x4
+# Bytes of peer attributes per message: well below the 65535 a nested attribute can hold.
+MESSAGE_BUDGET = 32 * 1024
+# Attribute sizes (header included, padded to 4) for the budget.
+_PEER_BASE = 4 + 36 + 8 + 4  # container, public key, flags, allowed-IPs container
+_SIZE = {'preshared_key': 36, 'endpoint4': 20, 'endpoint6': 32, 'keepalive': 8}
+_AIP_SIZE = {4: 28, 6: 40}
+
+
+def _allowed_ip(text: str):
+    net = ipaddress.ip_network(text, strict=False)
+    family = socket.AF_INET if net.version == 4 else socket.AF_INET6
+    nla = {'attrs': [['WGALLOWEDIP_A_FAMILY', family],
+                     ['WGALLOWEDIP_A_IPADDR', net.network_address.packed],
+                     ['WGALLOWEDIP_A_CIDR_MASK', net.prefixlen]]}
+    return nla, _AIP_SIZE[net.version]
+
+
+def _peer_chunks(change, budget: int):
+    """[(peer nla dict, size)] for one PeerChange: one chunk, or more when its allowed IPs are many."""
+    pub = change.public_key
+    if change.action == 'remove':
+        return [({'attrs': [['WGPEER_A_PUBLIC_KEY', pub], ['WGPEER_A_FLAGS', WGPEER_F_REMOVE_ME]]},
+                 _PEER_BASE)]
+    if change.action not in ('add', 'update'):
+        raise EngineError(f'unknown peer change {change.action!r}')
+    peer = change.peer
+    update = change.action == 'update'
+    fields = set(change.fields) if update else {'preshared_key', 'endpoint', 'persistent_keepalive',
+                                                'allowed_ips'}
+    attrs = [['WGPEER_A_PUBLIC_KEY', pub]]
+    size = _PEER_BASE
+    flags = WGPEER_F_UPDATE_ONLY if update else 0
+    if 'preshared_key' in fields and (update or peer.preshared_key):
+        attrs.append(['WGPEER_A_PRESHARED_KEY', peer.preshared_key or ZERO_KEY])
+        size += _SIZE['preshared_key']
+    if 'endpoint' in fields and peer.endpoint:
         host, port = split_endpoint(peer.endpoint)
-        out['endpoint_addr'] = host
-        out['endpoint_port'] = port
-    if (not update and peer.persistent_keepalive) or (update and 'persistent_keepalive' in fields):
-        out['persistent_keepalive'] = int(peer.persistent_keepalive or 0)
+        attrs.append(['WGPEER_A_ENDPOINT', {'addr': host.partition('%')[0], 'port': port}])
+        size += _SIZE['endpoint6' if ':' in host else 'endpoint4']
+    if 'persistent_keepalive' in fields and (update or peer.persistent_keepalive):
+        attrs.append(['WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL', int(peer.persistent_keepalive or 0)])
+        size += _SIZE['keepalive']
+    nets = []
+    if 'allowed_ips' in fields:
+        flags |= WGPEER_F_REPLACE_ALLOWEDIPS
+        nets = [_allowed_ip(text) for text in peer.allowed_ips]
+    chunks = []
+    current = []
+    for nla, nla_size in nets:
+        if current and size + nla_size > budget:
+            chunks.append((attrs, flags, current, size))
+            # a continuation: the same peer, more allowed IPs, nothing replaced
+            attrs, flags, current, size = [['WGPEER_A_PUBLIC_KEY', pub]], WGPEER_F_UPDATE_ONLY, [], _PEER_BASE
+        current.append(nla)
+        size += nla_size
+    chunks.append((attrs, flags, current, size))
+    out = []
+    for attrs, flags, aips, size in chunks:
+        nla = {'attrs': [*attrs, ['WGPEER_A_FLAGS', flags]]}
+        if aips:
+            nla['attrs'].append(['WGPEER_A_ALLOWEDIPS', aips])
+        out.append((nla, size))
     return out
 
 
-def set_calls(plan: Plan) -> List[dict]:
-    """The keyword arguments of every WireGuard().set(ifname, **kw) call that applies the plan.
+def set_messages(ifname: str, plan: Plan, budget: int = MESSAGE_BUDGET) -> List[list]:
+    """The attribute lists of the WG_CMD_SET_DEVICE messages that apply the plan, in order.
 
-    One call with the device fields (if any), then one per peer change in plan order.
+    Empty when the plan has no device field and no peer change.
     """
-    calls: List[dict] = []
-    device = {}
-    for field in ('private_key', 'listen_port', 'fwmark'):
-        if field in plan.device:
-            device[field] = plan.device[field]
-    if device:
-        calls.append(device)
+    device = []
+    if plan.device.get('private_key') is not None:
+        device.append(['WGDEVICE_A_PRIVATE_KEY', str(plan.device['private_key'])])
+    if plan.device.get('listen_port') is not None:
+        device.append(['WGDEVICE_A_LISTEN_PORT', int(plan.device['listen_port'])])
+    if plan.device.get('fwmark') is not None:
+        device.append(['WGDEVICE_A_FWMARK', int(plan.device['fwmark'])])
+    messages: List[list] = []
+    peers: list = []
+    used = 0
+
+    def flush():
+        nonlocal peers, used
+        attrs = [['WGDEVICE_A_IFNAME', ifname]]
+        if not messages:
+            attrs.extend(device)
+        if peers:
+            attrs.append(['WGDEVICE_A_PEERS', peers])
+        messages.append(attrs)
+        peers, used = [], 0
+
     for change in plan.peers:
-        if change.action == 'remove':
-            calls.append({'peer': {'public_key': change.public_key, 'remove': True}})
-        elif change.action == 'add':
-            calls.append({'peer': _peer_args(change.peer, None)})
-        elif change.action == 'update':
-            calls.append({'peer': _peer_args(change.peer, tuple(change.fields))})
-        else:
-            raise EngineError(f'unknown peer change {change.action!r}')
-    return calls
+        for nla, size in _peer_chunks(change, budget):
+            if peers and used + size > budget:
+                flush()
+            peers.append(nla)
+            used += size
+    if peers or device:
+        flush()
+    return messages
 
 
-def _describe_call(kw: dict) -> str:
-    """A call without secrets, for error messages."""
-    if 'peer' in kw:
-        peer = kw['peer']
-        what = 'remove' if peer.get('remove') else 'set'
-        return f"{what} peer {peer['public_key']}"
-    return 'set ' + ', '.join(sorted(kw))
+def _describe_message(attrs: list) -> str:
+    """What a message does, without secrets, for error messages."""
+    peers = next((value for name, value in attrs if name == 'WGDEVICE_A_PEERS'), [])
+    fields = [name[len('WGDEVICE_A_'):].lower() for name, _ in attrs
+              if name not in ('WGDEVICE_A_IFNAME', 'WGDEVICE_A_PEERS')]
+    keys = []
+    for peer in peers:
+        key = peer['attrs'][0][1]
+        if key not in keys:
+            keys.append(key)
+    parts = []
+    if fields:
+        parts.append('set ' + ', '.join(fields))
+    if keys:
+        parts.append(f'{len(keys)} peer(s) starting with {keys[0]}')
+    return ' and '.join(parts) or 'empty set'
 
 
 class NetlinkEngine(Engine):
@@ -249,15 +332,20 @@ class NetlinkEngine(Engine):
         return device_from_messages(messages)
 
     def apply(self, ifname: str, plan: Plan) -> None:
-        calls = set_calls(plan)
-        if not calls:
+        messages = set_messages(ifname, plan)
+        if not messages:
             return
         wg = self._open()
         try:
-            for kw in calls:
+            for attrs in messages:
+                msg = wgmsg()
+                msg['cmd'] = WG_CMD_SET_DEVICE
+                msg['version'] = WG_GENL_VERSION
+                msg['attrs'] = attrs
                 try:
-                    wg.set(ifname, **kw)
-                except (NetlinkError, ValueError) as exc:
-                    raise EngineError(f'{ifname}: {_describe_call(kw)} failed: {exc}') from exc
+                    for _reply in wg.nlm_request(msg, msg_type=wg.prid, msg_flags=NLM_F_REQUEST | NLM_F_ACK):
+                        pass
+                except (NetlinkError, ValueError, struct.error) as exc:
+                    raise EngineError(f'{ifname}: {_describe_message(attrs)} failed: {exc}') from exc
         finally:
             wg.close()

@@ -1,7 +1,8 @@
-"""Drive the userspace engine and _iproute inside one lab host, without Ansible.
+"""Drive an engine and _iproute inside one lab host, without Ansible.
 
-Run inside a host (its net+mount namespaces) with either interpreter:
-    <host>-python tests/lab/engine_driver.py COLLECTIONS_PATH
+Run inside a host with either interpreter:
+    <host>-python tests/lab/engine_driver.py COLLECTIONS_PATH [userspace|kernel]
+(tier 1 namespace host: userspace; tier 3 VM: kernel, with the collection copied there).
 Prints one JSON object per step; exits non-zero on the first failed check. Stdlib + the
 collection + pyroute2 only (no pytest), so Debian's python3 (pyroute2 0.7.2) can run it too.
 """
@@ -27,11 +28,13 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Interface,
     Link,
     Peer,
+    sorted_networks,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import desired_routes
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan as make_plan
 
 IF = 'wgdrv0'
+BIG_PEER_IPS = 5000
 
 
 def run_command(argv, environ_update=None, **_kw):
@@ -57,12 +60,14 @@ def live(engine):
     return Interface(IF, engine.read(IF), _iproute.read_link(IF))
 
 
-def main():
+def main(kind):
     import pyroute2
-    step('start', python=sys.version.split()[0], pyroute2=getattr(pyroute2, '__version__', '0.7.x'))
+    step('start', python=sys.version.split()[0], pyroute2=getattr(pyroute2, '__version__', '0.7.x'),
+         engine=kind)
     check(_engines.engine_for_existing(IF) is None, 'interface exists before the test')
-    check(_engines.resolve_engine_name('auto', IF) == 'userspace', 'auto should pick userspace here')
-    engine = _engines.make_engine('userspace', run_command=run_command)
+    check(_engines.resolve_engine_name('auto', IF) == kind, f'auto should pick {kind} here')
+    engine = _engines.make_engine(kind, run_command=run_command)
+    engine.preflight()
 
     priv = _keys.generate_private_key()
     peers = {}
@@ -88,7 +93,7 @@ def main():
     check(now is not None, 'not live after create')
     rest = make_plan(desired, now)
     check(not rest.changed, f'remaining plan after create: {rest.describe()}')
-    check(_engines.engine_for_existing(IF) == 'userspace', 'existing link should be userspace')
+    check(_engines.engine_for_existing(IF) == kind, f'existing link should be {kind}')
     step('verified', routes=sorted(now.link.routes), addresses=sorted(now.link.addresses), mtu=now.link.mtu)
 
     # link-local addresses never show up, and IPv6 works without DAD (no 'tentative')
@@ -123,6 +128,64 @@ def main():
     _iproute.apply_link(IF, p3)
     check(not make_plan(d2, live(engine)).changed, 'drift not healed')
 
+    if kind == 'userspace':
+        userspace_only(engine, d2)
+    else:
+        kernel_only(engine, d2)
+
+    # delete: link gone (and for userspace: process gone, socket gone)
+    pids = _engine_uapi.find_processes(IF)
+    engine.delete(IF)
+    check(_iproute.link_kind(IF) is None, 'link still there after delete')
+    check(not any(_engine_uapi._is_running(pid) for pid in pids), f'wireguard-go {pids} still running')
+    check(not os.path.exists(_engine_uapi.socket_path(IF)), 'socket left behind')
+
+    # key material never shows up in a plan description
+    text = json.dumps(make_plan(desired, None).describe())
+    check(priv not in text and all(p.preshared_key not in text for p in peers.values() if p.preshared_key),
+          'secret in plan description')
+    scale(engine)
+    step('done')
+
+
+def kernel_only(engine, d2):
+    """One peer with BIG_PEER_IPS allowed IPs: more than one dump message can carry (the kernel
+    caps a dump message at 64 KiB), so the peer's allowed IPs continue in the next messages."""
+    check(_iproute.link_kind(IF) == 'wireguard', 'the kernel engine made no wireguard link')
+    big = _keys.public_key_of(_keys.generate_private_key())
+    nets = tuple(f'10.200.{i // 250}.{(i % 250) + 1}/32' for i in range(BIG_PEER_IPS))
+    peers = dict(d2.device.peers)
+    peers[big] = Peer(big, None, '198.51.100.250:51820', sorted_networks(nets), 0)
+    # an address covering them all: no route per allowed IP
+    addresses = d2.link.addresses | {'10.200.0.0/16'}
+    d3 = Interface(IF, Device(d2.device.private_key, d2.device.listen_port, d2.device.fwmark, peers),
+                   Link(True, d2.link.mtu, addresses, True, frozenset()))
+    d3 = Interface(IF, d3.device, Link(True, d3.link.mtu, d3.link.addresses, True, desired_routes(d3)))
+    p = make_plan(d3, live(engine))
+    engine.apply(IF, p)
+    _iproute.apply_link(IF, p)
+    from pyroute2 import WireGuard
+    wg = WireGuard()
+    try:
+        messages = list(wg.info(IF))
+    finally:
+        wg.close()
+    now = live(engine)
+    check(set(now.device.peers[big].allowed_ips) == set(nets), 'allowed IPs lost in the merge')
+    out = subprocess.run(['wg', 'show', IF, 'allowed-ips'], capture_output=True, text=True, check=True).stdout
+    wg_count = {line.split('\t')[0]: len(line.split('\t')[1].split()) for line in out.splitlines()}
+    check(wg_count[big] == BIG_PEER_IPS, f'wg show sees {wg_count[big]} allowed IPs')
+    check(not make_plan(d3, now).changed, 'big peer: remaining plan')
+    step('split', messages=len(messages), peer_allowed_ips=len(now.device.peers[big].allowed_ips))
+    check(len(messages) > 1, 'expected the dump to span several messages')
+    # back to d2 (removes the big peer)
+    p = make_plan(d2, now)
+    engine.apply(IF, p)
+    _iproute.apply_link(IF, p)
+    check(not make_plan(d2, live(engine)).changed, 'not back to d2')
+
+
+def userspace_only(engine, d2):
     # killed wireguard-go: link gone, socket stale -> absent, and create recovers
     pids = _engine_uapi.find_processes(IF)
     check(len(pids) == 1, f'expected one wireguard-go, found {pids}')
@@ -140,21 +203,6 @@ def main():
     _iproute.apply_link(IF, p4)
     check(not make_plan(d2, live(engine)).changed, 'not healed after kill')
     check(_engine_uapi.socket_state(engine.socket_path(IF)) == 'alive', 'socket not alive after recreate')
-
-    # delete: link gone, process gone, socket gone
-    pids = _engine_uapi.find_processes(IF)
-    engine.delete(IF)
-    check(_iproute.link_kind(IF) is None, 'link still there after delete')
-    check(not any(_engine_uapi._is_running(pid) for pid in pids), f'wireguard-go {pids} still running')
-    check(not os.path.exists(engine.socket_path(IF)), 'socket left behind')
-
-    # key material never shows up in a plan description
-    text = json.dumps(make_plan(desired, None).describe())
-    check(priv not in text and all(p.preshared_key not in text for p in peers.values() if p.preshared_key),
-          'secret in plan description')
-    check(base64.b64decode(priv), 'unused')
-    scale(engine)
-    step('done')
 
 
 def scale(engine, n=1000):
@@ -189,7 +237,7 @@ def scale(engine, n=1000):
 
 if __name__ == '__main__':
     try:
-        main()
+        main(sys.argv[2] if len(sys.argv) > 2 else 'userspace')
     finally:
         if _iproute.link_kind(IF) is not None:
             _iproute.delete_link(IF)

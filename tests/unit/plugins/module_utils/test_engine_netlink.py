@@ -1,9 +1,9 @@
-"""Kernel engine without a kernel: message merging, set() arguments, pyroute2 flag encoding.
+"""Kernel engine without a kernel: dump merging, set messages (flags, packing, continuation).
 
 Dump messages are built with pyroute2's own `wgmsg` class and sent through encode() and
 decode(), so they have the exact wire layout the kernel produces (attribute by attribute). The
 same checks run under /usr/bin/python3 with Debian's pyroute2 0.7.2 when it is installed
-(test_same_under_system_pyroute2), since 0.7 and 0.9 differ in the peer flags they send.
+(test_same_under_system_pyroute2): the messages go through each line's own encoder.
 """
 
 import base64
@@ -143,8 +143,34 @@ def test_many_peers_over_many_messages():
 
 # --------------------------------------------------------------------------- writing
 
-def test_set_calls_order_and_content():
-    add = Peer(C, PSK, '[fd3a:6c1e:9b42:1::14]:51820', ('100.64.0.4/32',), 25)
+def encode_decode(attrs):
+    """A set message as the kernel receives it: encoded by pyroute2, decoded back."""
+    m = pr_wg.wgmsg()
+    m['cmd'] = eng.WG_CMD_SET_DEVICE
+    m['version'] = 1
+    m['attrs'] = attrs
+    m.encode()
+    d = pr_wg.wgmsg(m.data)
+    d.decode()
+    return d, len(m.data)
+
+
+def peers_of(decoded):
+    out = []
+    for p in decoded.get_attr('WGDEVICE_A_PEERS') or ():
+        out.append({
+            'key': eng._key_text(p.get_attr('WGPEER_A_PUBLIC_KEY')),
+            'flags': p.get_attr('WGPEER_A_FLAGS'),
+            'psk': p.get_attr('WGPEER_A_PRESHARED_KEY'),
+            'endpoint': p.get_attr('WGPEER_A_ENDPOINT'),
+            'keepalive': p.get_attr('WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL'),
+            'aips': [a.get('addr') for a in p.get_attr('WGPEER_A_ALLOWEDIPS') or ()],
+        })
+    return out
+
+
+def test_set_message_order_flags_and_fields():
+    add = Peer(C, PSK, '[fd3a:6c1e:9b42:1::14]:51820', ('100.64.0.4/32', 'fd3a:6c1e:9b42:100::4/128'), 25)
     upd = Peer(B, None, None, ('10.3.0.0/24',), 0)
     plan = Plan(
         name='wg0', device={'listen_port': 51820, 'private_key': PRIV},
@@ -152,47 +178,101 @@ def test_set_calls_order_and_content():
                PeerChange('update', B, upd, ('preshared_key', 'allowed_ips')),
                PeerChange('add', C, add)),
     )
-    calls = eng.set_calls(plan)
-    assert calls[0] == {'private_key': PRIV, 'listen_port': 51820}
-    assert calls[1] == {'peer': {'public_key': A, 'remove': True}}
-    assert calls[2] == {'peer': {'public_key': B, 'replace_allowed_ips': True, 'allowed_ips': ['10.3.0.0/24'],
-                                 'preshared_key': eng.ZERO_KEY}}
-    assert calls[3] == {'peer': {'public_key': C, 'replace_allowed_ips': True,
-                                 'allowed_ips': ['100.64.0.4/32'],
-                                 'preshared_key': PSK, 'endpoint_addr': 'fd3a:6c1e:9b42:1::14',
-                                 'endpoint_port': 51820, 'persistent_keepalive': 25}}
+    (attrs,) = eng.set_messages('wg0', plan)
+    msg, _ = encode_decode(attrs)
+    assert msg.get_attr('WGDEVICE_A_IFNAME') == 'wg0'
+    assert eng._key_text(msg.get_attr('WGDEVICE_A_PRIVATE_KEY')) == PRIV
+    assert msg.get_attr('WGDEVICE_A_LISTEN_PORT') == 51820
+    assert msg.get_attr('WGDEVICE_A_FWMARK') is None
+    rem, upd_, add_ = peers_of(msg)
+    assert rem == {'key': A, 'flags': KERNEL_REMOVE_ME, 'psk': None, 'endpoint': None, 'keepalive': None,
+                   'aips': []}
+    assert upd_['key'] == B and upd_['flags'] == KERNEL_UPDATE_ONLY | KERNEL_REPLACE_ALLOWEDIPS
+    assert eng._key_text(upd_['psk']) is None and upd_['psk'] is not None  # all-zero key: PSK removed
+    assert upd_['aips'] == ['10.3.0.0/24'] and upd_['endpoint'] is None and upd_['keepalive'] is None
+    assert add_['key'] == C and add_['flags'] == KERNEL_REPLACE_ALLOWEDIPS
+    assert eng._key_text(add_['psk']) == PSK
+    assert (add_['endpoint']['addr'], add_['endpoint']['port']) == ('fd3a:6c1e:9b42:1::14', 51820)
+    assert add_['keepalive'] == 25
+    assert add_['aips'] == ['100.64.0.4/32', 'fd3a:6c1e:9b42:100::4/128']
 
 
-def test_update_sends_only_changed_fields_but_always_allowed_ips():
+def test_update_sends_only_changed_fields():
     upd = Peer(B, PSK, '198.51.100.13:51820', ('10.3.0.0/24',), 0)
-    change = PeerChange('update', B, upd, ('persistent_keepalive',))
-    (call,) = eng.set_calls(Plan(name='wg0', peers=(change,)))
-    assert call == {'peer': {'public_key': B, 'replace_allowed_ips': True, 'allowed_ips': ['10.3.0.0/24'],
-                             'persistent_keepalive': 0}}
+    plan = Plan(name='wg0', peers=(PeerChange('update', B, upd, ('persistent_keepalive',)),))
+    (attrs,) = eng.set_messages('wg0', plan)
+    (peer,) = peers_of(encode_decode(attrs)[0])
+    # no allowed IPs, no replace flag: the live ones stay; keepalive 0 is sent to turn it off
+    assert peer == {'key': B, 'flags': KERNEL_UPDATE_ONLY, 'psk': None, 'endpoint': None, 'keepalive': 0,
+                    'aips': []}
 
 
-def test_empty_plan_makes_no_call():
-    assert eng.set_calls(Plan(name='wg0')) == []
+def test_update_to_no_allowed_ips_clears_them():
+    plan = Plan(name='wg0', peers=(PeerChange('update', B, Peer(B), ('allowed_ips',)),))
+    (peer,) = peers_of(encode_decode(eng.set_messages('wg0', plan)[0])[0])
+    assert peer['flags'] == KERNEL_UPDATE_ONLY | KERNEL_REPLACE_ALLOWEDIPS and peer['aips'] == []
+
+
+def test_device_only_and_empty_plans():
+    assert eng.set_messages('wg0', Plan(name='wg0')) == []
+    (attrs,) = eng.set_messages('wg0', Plan(name='wg0', device={'fwmark': 0}))
+    msg, _ = encode_decode(attrs)
+    assert msg.get_attr('WGDEVICE_A_FWMARK') == 0 and msg.get_attr('WGDEVICE_A_PEERS') is None
+
+
+def test_a_peer_with_many_allowed_ips_continues_in_more_messages():
+    nets = tuple(f'10.{i // 250}.{i % 250}.0/24' for i in range(5000))
+    plan = Plan(name='wg0', device={'listen_port': 1},
+                peers=(PeerChange('add', A, Peer(A, PSK, '198.51.100.12:51820', nets, 0)),
+                       PeerChange('add', B, Peer(B, None, None, ('100.64.0.2/32',), 0))))
+    messages = eng.set_messages('wg0', plan)
+    assert len(messages) > 2
+    seen = []
+    for i, attrs in enumerate(messages):
+        msg, size = encode_decode(attrs)  # pyroute2 encodes it: no attribute over 64 KiB
+        assert size < 65535
+        assert (msg.get_attr('WGDEVICE_A_LISTEN_PORT') is not None) == (i == 0)
+        seen.extend(peers_of(msg))
+    first, *rest = [p for p in seen if p['key'] == A]
+    assert first['flags'] == KERNEL_REPLACE_ALLOWEDIPS and eng._key_text(first['psk']) == PSK
+    assert all(p['flags'] == KERNEL_UPDATE_ONLY and p['psk'] is None and p['endpoint'] is None for p in rest)
+    assert [n for p in [first, *rest] for n in p['aips']] == list(nets)
+    assert seen[-1]['key'] == B and seen[-1]['aips'] == ['100.64.0.2/32']
+
+
+def test_many_peers_are_packed_into_few_messages():
+    keys = [base64.b64encode(i.to_bytes(2, 'big') * 16).decode() for i in range(1, 1001)]
+    plan = Plan(name='wg0', peers=tuple(
+        PeerChange('add', k, Peer(k, None, f'198.51.100.{i % 200}:{40000 + i}',
+                                  (f'100.80.{i // 250}.{i % 250}/32',), 0))
+        for i, k in enumerate(keys)))
+    messages = eng.set_messages('wg0', plan)
+    assert 2 <= len(messages) <= 10
+    got = [p['key'] for attrs in messages for p in peers_of(encode_decode(attrs)[0])]
+    assert got == keys
 
 
 class FakeWireGuard:
-    instances = []
+    """Stands in for pyroute2's WireGuard socket: serves a dump, records set messages."""
+
+    prid = 42
 
     def __init__(self, messages=(), fail_on=None):
         self.messages = list(messages)
-        self.calls = []
+        self.sent = []
         self.closed = False
         self.fail_on = fail_on
-        FakeWireGuard.instances.append(self)
 
     def info(self, ifname):
-        self.calls.append(('info', ifname))
         return iter(self.messages)
 
-    def set(self, ifname, **kw):
-        if self.fail_on and self.fail_on(kw):
+    def nlm_request(self, msg, msg_type, msg_flags):
+        assert msg_type == self.prid and msg_flags == eng.NLM_F_REQUEST | eng.NLM_F_ACK
+        assert msg['cmd'] == eng.WG_CMD_SET_DEVICE
+        if self.fail_on and self.fail_on(msg):
             raise NetlinkError(22, 'Invalid argument')
-        self.calls.append(('set', ifname, kw))
+        self.sent.append(msg['attrs'])
+        return iter(())
 
     def close(self):
         self.closed = True
@@ -207,19 +287,23 @@ def test_engine_read_and_apply_with_fake_socket():
     fake2 = FakeWireGuard()
     engine = eng.NetlinkEngine(wireguard_factory=lambda: fake2)
     engine.apply('wg0', Plan(name='wg0', device={'fwmark': 0}, peers=(PeerChange('remove', A),)))
-    assert fake2.calls == [('set', 'wg0', {'fwmark': 0}),
-                           ('set', 'wg0', {'peer': {'public_key': A, 'remove': True}})]
+    assert fake2.sent == [[['WGDEVICE_A_IFNAME', 'wg0'], ['WGDEVICE_A_FWMARK', 0],
+                           ['WGDEVICE_A_PEERS', [{'attrs': [['WGPEER_A_PUBLIC_KEY', A],
+                                                            ['WGPEER_A_FLAGS', KERNEL_REMOVE_ME]]}]]]]
     assert fake2.closed
+    fake3 = FakeWireGuard()
+    eng.NetlinkEngine(wireguard_factory=lambda: fake3).apply('wg0', Plan(name='wg0'))
+    assert fake3.sent == []
 
 
 def test_engine_apply_error_names_the_peer_not_secrets():
-    fake = FakeWireGuard(fail_on=lambda kw: 'peer' in kw)
+    fake = FakeWireGuard(fail_on=lambda msg: True)
     engine = eng.NetlinkEngine(wireguard_factory=lambda: fake)
     plan = Plan(name='wg0', device={'private_key': PRIV},
                 peers=(PeerChange('add', A, Peer(A, PSK, None, ('10.0.0.0/24',), 0)),))
     with pytest.raises(eng.EngineError) as err:
         engine.apply('wg0', plan)
-    assert A in str(err.value)
+    assert A in str(err.value) and 'private_key' in str(err.value)
     assert PSK not in str(err.value) and PRIV not in str(err.value)
     assert fake.closed
 
@@ -243,53 +327,6 @@ def test_engine_reports_missing_genl_family():
     engine = eng.NetlinkEngine(wireguard_factory=factory)
     with pytest.raises(eng.EngineError, match='userspace'):
         engine.read('wg0')
-
-
-# --------------------------------------------------------------------------- pyroute2 encoding
-
-def encode_peer_with_pyroute2(peer_kw):
-    """Run pyroute2's own peer encoder on our peer dict and decode what would go to the kernel."""
-    cls = getattr(pr_wg, 'AsyncWireGuard', None) or pr_wg.WireGuard  # 0.9.x / 0.7.x
-    obj = object.__new__(cls)
-    msg = pr_wg.wgmsg()
-    msg['attrs'].append(['WGDEVICE_A_IFNAME', 'wg0'])
-    obj._wg_set_peer(msg, peer_kw)
-    msg['cmd'] = pr_wg.WG_CMD_SET_DEVICE
-    msg['version'] = 1
-    msg.encode()
-    out = pr_wg.wgmsg(msg.data)
-    out.decode()
-    (peer,) = out.get_attr('WGDEVICE_A_PEERS')
-    return peer
-
-
-def test_pyroute2_sends_replace_not_update_only():
-    (call,) = eng.set_calls(Plan(name='wg0', peers=(
-        PeerChange('add', A, Peer(A, None, '198.51.100.12:51820', ('10.0.0.0/24', '10.0.1.0/24'), 0)),)))
-    peer = encode_peer_with_pyroute2(call['peer'])
-    flags = peer.get_attr('WGPEER_A_FLAGS')
-    assert flags & KERNEL_REPLACE_ALLOWEDIPS
-    assert not flags & KERNEL_UPDATE_ONLY
-    assert not flags & KERNEL_REMOVE_ME
-    nets = sorted(a.get('addr') for a in peer.get_attr('WGPEER_A_ALLOWEDIPS'))
-    assert nets == ['10.0.0.0/24', '10.0.1.0/24']
-    assert peer.get_attr('WGPEER_A_ENDPOINT')['addr'] == '198.51.100.12'
-
-
-def test_pyroute2_remove_flag():
-    (call,) = eng.set_calls(Plan(name='wg0', peers=(PeerChange('remove', A),)))
-    peer = encode_peer_with_pyroute2(call['peer'])
-    assert peer.get_attr('WGPEER_A_FLAGS') == KERNEL_REMOVE_ME
-
-
-def test_pyroute2_zero_psk_and_v6_endpoint():
-    upd = Peer(B, None, '[fd3a:6c1e:9b42:1::13]:51821', ('10.3.0.0/24',), 0)
-    change = PeerChange('update', B, upd, ('preshared_key', 'endpoint'))
-    (call,) = eng.set_calls(Plan(name='wg0', peers=(change,)))
-    peer = encode_peer_with_pyroute2(call['peer'])
-    assert eng._key_text(peer.get_attr('WGPEER_A_PRESHARED_KEY')) is None
-    ep = peer.get_attr('WGPEER_A_ENDPOINT')
-    assert (ep['addr'], ep['port']) == ('fd3a:6c1e:9b42:1::13', 51821)
 
 
 SYSTEM_PYTHON = '/usr/bin/python3'
