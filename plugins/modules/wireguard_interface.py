@@ -511,7 +511,7 @@ def view(iface, names):
 # --------------------------------------------------------------------------- config file
 
 def read_file(path):
-    """(content bytes or None, mode or None)."""
+    """(content bytes or None, mode or None); OSError other than "missing" passes through."""
     try:
         with open(path, 'rb') as f:
             content = f.read()
@@ -541,17 +541,24 @@ def write_config(module, path, content, backup):
     if backup and os.path.exists(path):
         backup_file = module.backup_local(path)
     fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
+    old_umask = os.umask(0o077)
     try:
         os.fchmod(fd, 0o600)
         with os.fdopen(fd, 'wb') as f:
             f.write(content)
             f.flush()
             os.fsync(f.fileno())
+        # atomic_move copies the old file's mode onto the new one, or applies the umask to a new
+        # file: with the old file 0600 and umask 077 the keys are never readable by others.
+        if os.path.exists(path):
+            os.chmod(path, 0o600)
         module.atomic_move(tmp, path, unsafe_writes=False)
     except Exception:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    finally:
+        os.umask(old_umask)
     os.chmod(path, 0o600)
     return backup_file
 
@@ -645,7 +652,11 @@ def main():
 
     # 3. config file and systemd unit
     new_config = None
-    old_config, old_mode = read_file(config_path) if params['persist'] else (None, None)
+    try:
+        old_config, old_mode = read_file(config_path) if params['persist'] else (None, None)
+    except OSError as exc:
+        module.fail_json(msg=f'cannot read {config_path}: {to_native(exc)} (config_path must be a file)',
+                         **result)
     config_changed = False
     if params['persist']:
         if desired is not None:

@@ -81,12 +81,48 @@ class NslabTarget(Target):
         return self.lab.host(host)['underlay_ipv4']
 
 
-def make_nslab_target(factory) -> Target:
-    return NslabTarget(factory(3))
+class VmTarget(Target):
+    """Lab tier 3: QEMU VMs (lab/vm/vmlab.py) with Debian 12's kernel WireGuard and systemd."""
+
+    name = 'vm'
+    engine_option = 'auto'      # the probe must find kernel WireGuard
+    expected_engine = 'kernel'
+    systemd = 'auto'            # real systemd in the VMs: wg-quick@wg0 gets enabled
+
+    def __init__(self, lab):
+        self.lab = lab
+        self.inventory = str(lab.inventory)
+        self.hosts = [h.name for h in lab.hosts]
+
+    def sh(self, host, cmd, check=True, timeout=60):
+        proc = self.lab.ssh(host, cmd, check=False, timeout=max(timeout, 120))
+        if check and proc.returncode != 0:
+            raise AssertionError(f'{host}: {cmd!r} exited {proc.returncode}: {proc.stdout} {proc.stderr}')
+        return proc
+
+    def underlay_ipv4(self, host):
+        return self.lab.host(host).ipv4
 
 
-# name -> callable(nslab_module_factory) -> Target. Tier 3 adds 'vm' here.
-TARGET_FACTORIES = {'nslab': make_nslab_target}
+def make_nslab_target(request, nslab_factory) -> Target:
+    return NslabTarget(nslab_factory(3))
+
+
+def make_vm_target(request, nslab_factory) -> Target:
+    import pytest
+    sys.path.insert(0, os.path.join(ROOT, 'lab', 'vm'))
+    import vmlab
+    missing = vmlab.missing_tools()
+    if missing or os.geteuid() != 0:
+        pytest.skip(f"lab tier 3 needs root and {', '.join(missing) or 'nothing else'}")
+    lab = vmlab.VMLab('pytest-wgif')
+    request.addfinalizer(lab.down)
+    lab.up(3, replace=True)
+    return VmTarget(lab)
+
+
+# name -> callable(pytest request, nslab_module_factory) -> Target
+TARGET_FACTORIES = {'nslab': make_nslab_target, 'vm': make_vm_target}
 
 
 # --------------------------------------------------------------------------- ansible

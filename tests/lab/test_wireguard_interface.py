@@ -1,8 +1,9 @@
 """wireguard_interface against real hosts: a 3-host full mesh through Ansible playbooks.
 
 Default target: lab tier 1 (3 namespace hosts, wireguard-go picked by engine=auto). Choose targets
-with WG_IFACE_TARGETS (comma separated names of helpers_interface.TARGET_FACTORIES); the tests
-only use the Target interface, so a kernel-VM target runs the same checks.
+with WG_IFACE_TARGETS (comma separated names of helpers_interface.TARGET_FACTORIES): `vm` is lab
+tier 3 (3 QEMU VMs, kernel WireGuard picked by engine=auto, systemd=auto). The tests only use the
+Target interface, so both run the same checks.
 
 Covers: keys via wireguard_key; mesh over IPv4 and IPv6 (ping every pair both ways); four runs
 (check, run, check, run -> changed True, True, False, False); check-mode plans equal executed
@@ -12,6 +13,7 @@ healed; wg-quick down/up from the written config equals desired; no secret in -v
 state=absent; a 1,000-peer interface applied and re-applied (timings in the summary).
 
 Run: .venv/bin/pytest -m lab tests/lab/test_wireguard_interface.py -q   (root)
+     WG_IFACE_TARGETS=vm .venv/bin/pytest -m kernel tests/lab/test_wireguard_interface.py -q
 """
 import base64
 import os
@@ -40,7 +42,8 @@ from pytest_nslab import TIMINGS
 
 pytestmark = pytest.mark.lab
 
-TARGETS = [t for t in os.environ.get('WG_IFACE_TARGETS', 'nslab').split(',') if t]
+TARGETS = [pytest.param(t, marks=pytest.mark.kernel) if t == 'vm' else t
+           for t in os.environ.get('WG_IFACE_TARGETS', 'nslab').split(',') if t]
 
 
 @pytest.fixture(scope='module', params=TARGETS)
@@ -48,7 +51,7 @@ def target(request, nslab_module_factory):
     factory = TARGET_FACTORIES.get(request.param)
     if factory is None:
         pytest.skip(f'unknown target {request.param!r} (known: {", ".join(TARGET_FACTORIES)})')
-    return factory(nslab_module_factory)
+    return factory(request, nslab_module_factory)
 
 
 @pytest.fixture(scope='module')
@@ -363,6 +366,6 @@ def test_thousand_peers(target):
 - hosts: all
   gather_facts: false
   tasks:
-    - meshlab.wireguard.wireguard_interface: {name: wg1, state: absent, systemd: "no"}
-""", {})
+    - meshlab.wireguard.wireguard_interface: {name: wg1, state: absent, systemd: "{{ wg_systemd }}"}
+""", {'wg_systemd': target.systemd})
     assert rc == 0, out[-2000:]

@@ -229,6 +229,31 @@ def test_config_written_atomically_0600_in_a_new_0700_directory(host, run, args)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
 
 
+def test_config_is_never_readable_by_others_not_even_for_a_moment(host, run, args, monkeypatch):
+    modes = []
+    original = basic.AnsibleModule.atomic_move
+
+    def spy(self, src, dest, *a, **kw):
+        original(self, src, dest, *a, **kw)
+        modes.append(stat.S_IMODE(os.stat(dest).st_mode))
+
+    monkeypatch.setattr(basic.AnsibleModule, 'atomic_move', spy)
+    old = os.umask(0o022)
+    try:
+        run(args)  # a new file
+        os.chmod(args['config_path'], 0o644)
+        changed = dict(args, listen_port=51821)
+        run(changed)  # replaces a 0644 file
+    finally:
+        os.umask(old)
+    assert modes == [0o600, 0o600]
+
+
+def test_config_path_that_is_a_directory_fails_cleanly(host, run, args, tmp_path):
+    result = fail(run, dict(args, config_path=str(tmp_path)))
+    assert 'config_path must be a file' in result['msg'] and host.calls == []
+
+
 def test_inline_private_key_is_written_and_never_returned(host, run, args):
     args = dict(args, private_key=PRIV)
     del args['private_key_path']
