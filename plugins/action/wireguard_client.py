@@ -181,7 +181,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         args = plain(args)
         check = bool(self._task.check_mode)
         name, network = args['name'], args['network']
@@ -251,7 +251,7 @@ class ActionModule(ActionBase):
                     entry['host'] = args['host']
                 net['clients'][name] = entry
             try:
-                _, _, reg_changed, _ = reg.update(args['registry_path'], change, check)
+                reg_changed = reg.update(args['registry_path'], change, check)[2]
             except reg.RegistryError as exc:
                 raise AnsibleActionFail(str(exc)) from None
             changed |= reg_changed
@@ -274,7 +274,7 @@ class ActionModule(ActionBase):
             def change(data):
                 net = (data.get('networks') or {}).get(args['network']) or {}
                 (net.get('clients') or {}).pop(args['name'], None)
-            _, _, reg_changed, _ = reg.update(args['registry_path'], change, check)
+            reg_changed = reg.update(args['registry_path'], change, check)[2]
             changed |= reg_changed
         result['changed'] = changed
         return result

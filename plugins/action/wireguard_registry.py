@@ -55,8 +55,7 @@ class ActionModule(ActionBase):
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         del tmp
-        validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        del validation
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         args = plain(args)  # tagged template results -> plain data (YAML-safe)
         path = args['path']
         host = plain(args['host'] or task_vars.get('inventory_hostname'))

@@ -257,11 +257,12 @@ def allocate_network(net, registry_net=None):
         if unplaced:
             _first, count = _usable_range(pool)
             errors.append(
-                '{}.{}: pool {} is exhausted: {} addresses for {} hosts and clients that need one '
-                '({} left without: {}); widen {}, or give some hosts explicit addresses in '
-                'wireguard_addresses, or prune stale registry entries'.format(
-                    label, key, pool, count, len(need), len(unplaced),
-                    ', '.join(u.split(':', 1)[1] for u in unplaced[:5]), key))
+                '{label}.{key}: pool {pool} is exhausted: {count} addresses for {need} hosts and '
+                'clients that need one ({left} left without: {names}); widen {key}, or give some '
+                'hosts explicit addresses in wireguard_addresses, or prune stale registry '
+                'entries'.format(label=label, key=key, pool=pool, count=count, need=len(need),
+                                 left=len(unplaced),
+                                 names=', '.join(u.split(':', 1)[1] for u in unplaced[:5])))
         for k, addr in got.items():
             result[k].append(addr)
             if version == 4:
@@ -626,9 +627,9 @@ def normalize(networks, sites=None, groups=None, hostvars=None):
             if pref:
                 pref = str(pref)
                 if pref not in net['hubs']:
-                    p.err('host {}: wireguard_primary_hub.{} is {!r}, which is not a hub of network {} '
-                          '({}); name one of its hubs'.format(h, name, pref, name,
-                                                              ', '.join(net['hubs']) or 'none'))
+                    p.err('host {h}: wireguard_primary_hub.{n} is {p!r}, which is not a hub of network '
+                          '{n} ({hubs}); name one of its hubs'.format(
+                              h=h, n=name, p=pref, hubs=', '.join(net['hubs']) or 'none'))
                 elif h not in net['hubs']:
                     primary[h] = pref
         if topology == 'hub_and_spoke':
@@ -675,9 +676,9 @@ def normalize(networks, sites=None, groups=None, hostvars=None):
             elif len(in_net) == 1:
                 gw = in_net[0]
             else:
-                p.err('{}: site {} has {} members in network {} ({}); WireGuard routes each LAN to '
-                      'one peer: set wireguard_sites[].gateway for site {}'.format(
-                          where, sname, len(in_net), name, ', '.join(in_net), sname))
+                p.err('{w}: site {s} has {c} members in network {n} ({m}); WireGuard routes each LAN '
+                      'to one peer: set wireguard_sites[].gateway for site {s}'.format(
+                          w=where, s=sname, c=len(in_net), n=name, m=', '.join(in_net)))
                 continue
             if gw is not None:
                 gateways[sname] = gw
@@ -717,9 +718,9 @@ def _cross_checks(nets, sites, p):
                                                     ', '.join(common[:5])))
             for key in ('ipv4_pool', 'ipv6_pool'):
                 if na[key] and nb[key] and _net(na[key]).overlaps(_net(nb[key])):
-                    p.err('{}.{} {} overlaps {}.{} {} and both networks share hosts ({}); use '
-                          'disjoint pools'.format(_label(na), key, na[key], _label(nb), key, nb[key],
-                                                  ', '.join(common[:5])))
+                    p.err('{a}.{k} {pa} overlaps {b}.{k} {pb} and both networks share hosts ({h}); '
+                          'use disjoint pools'.format(a=_label(na), k=key, pa=na[key], b=_label(nb),
+                                                      pb=nb[key], h=', '.join(common[:5])))
     for net in present:
         where = _label(net)
         # duplicate tunnel addresses among explicit host and client addresses

@@ -103,6 +103,7 @@ attributes:
     support: full
   platform:
     description: The controller.
+    support: full
     platforms: posix
 seealso:
   - module: meshlab.wireguard.wireguard_registry

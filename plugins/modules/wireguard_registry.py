@@ -110,6 +110,7 @@ attributes:
     support: full
   platform:
     description: The controller needs C(fcntl) (any POSIX system).
+    support: full
     platforms: posix
 notes:
   - Under ansible-runner or AWX the default path beside the inventory may live in a job's

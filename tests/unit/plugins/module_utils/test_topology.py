@@ -99,7 +99,7 @@ def deliver(nodes, src_node, src_ip, dst_ip, max_hops=5):
     """Follow the packet; returns the path or raises AssertionError naming the failure."""
     path = [src_node]
     here = src_node
-    for _ in range(max_hops):
+    for _hop in range(max_hops):
         node = nodes[here]
         if dst_ip in node['addrs'] or any(
                 ipaddress.ip_address(dst_ip) in ipaddress.ip_network(lan) for lan in node['lans']):
@@ -151,7 +151,7 @@ def test_allocation_is_order_independent_and_stable():
     a, un = t.allocate_pool('100.64.0.0/24', names, 'wg0')
     shuffled = names[:]
     random.Random(7).shuffle(shuffled)  # noqa: S311 - a fixed test order
-    b, _ = t.allocate_pool('100.64.0.0/24', shuffled, 'wg0')
+    b = t.allocate_pool('100.64.0.0/24', shuffled, 'wg0')[0]
     assert a == b and not un
     assert len(set(a.values())) == len(names)
     for v in a.values():
@@ -162,9 +162,9 @@ def test_allocation_is_order_independent_and_stable():
 
 def test_adding_a_host_never_moves_another_with_pins():
     names = [f'h{i}' for i in range(1, 20)]
-    first, _ = t.allocate_pool('100.64.0.0/27', names, 'wg0')
+    first = t.allocate_pool('100.64.0.0/27', names, 'wg0')[0]
     # a newcomer whose hash slot may collide: with pins from the registry nobody moves
-    second, _ = t.allocate_pool('100.64.0.0/27', [*names, 'zz-new'], 'wg0', pinned=first)
+    second = t.allocate_pool('100.64.0.0/27', [*names, 'zz-new'], 'wg0', pinned=first)[0]
     for n in names:
         assert second[n] == first[n]
     assert second['zz-new'] not in first.values()

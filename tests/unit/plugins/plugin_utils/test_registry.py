@@ -26,7 +26,7 @@ def _writer(args):
     path, host, fleet = args
     change = ActionModule._present(host, fleet, {'wg0': 'K' + host, 'wg1': 'L' + host}, host,
                                    {}, False, False)
-    _, _, changed, addresses = reg.update(path, change)
+    changed, addresses = reg.update(path, change)[2:]
     return host, changed, addresses
 
 
@@ -66,7 +66,7 @@ def test_second_write_is_no_change_and_check_mode_writes_nothing(tmp_path):
     assert _writer((path, 'h2', fleet))[1] is False
     assert os.stat(path).st_mtime_ns == mtime
     change = ActionModule._present('h3', fleet, {'wg0': 'X', 'wg1': 'Y'}, '', {}, False, True)
-    _, after, changed, _ = reg.update(path, change, check_mode=True)
+    after, changed = reg.update(path, change, check_mode=True)[1:3]
     assert changed and 'h3' in after['networks']['wg0']['hosts']
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
 
