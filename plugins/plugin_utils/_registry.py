@@ -147,12 +147,17 @@ def update(path, change, check_mode=False):
     """Read-modify-write under the lock. `change(data)` edits a deep copy in place and may return
     a value. Returns (before, after, changed, value); nothing is written in check mode or when
     nothing changed."""
+    if check_mode:  # nothing will be written: no lock, no lock file, no directory
+        before = load(path)
+        after = copy.deepcopy(before)
+        value = change(after)
+        return before, after, after != before, value
     with locked(path):
         before = load(path)
         after = copy.deepcopy(before)
         value = change(after)
         changed = after != before
-        if changed and not check_mode:
+        if changed:
             save(path, after)
         return before, after, changed, value
 

@@ -117,3 +117,16 @@ def test_unreachable_host_keeps_its_peer(lab, tmp_path):
     assert ping(lab, 'h1-lan', '203.0.113.74', count=3).returncode == 0
     with open(lab.state_dir + '/wireguard-registry.yml') as f:
         assert 'private' not in yaml.safe_load(f).__repr__().lower()
+
+
+def test_check_mode_on_a_fresh_fleet_changes_nothing(nslab_factory):
+    """Check mode before the first run: reports changes, writes nothing anywhere."""
+    import os
+    lab = nslab_factory(3, sites=True)
+    run = run_site(lab, INV, check=True, label='site-to-site: check mode on a fresh fleet')
+    assert run.rc == 0, run.tail()
+    assert all(c > 0 for c in run.changed().values()), run.recap
+    assert not [f for f in os.listdir(lab.state_dir) if f.startswith('wireguard')]
+    for h in ('h1', 'h2', 'h3'):
+        assert lab.exec(h, 'ls /etc/wireguard').stdout.strip() == ''
+        assert lab.exec(h, 'ip link show wg0', check=False).returncode != 0
