@@ -247,8 +247,12 @@ def assert_restart_recovers(
     """``systemctl restart wg-quick@IF``: the unit is active again, every peer answers through
     the tunnel, and every handshake is new (the peers accept the restarted side's handshake)."""
     since = host_now(host)
-    res = host.run(f"systemctl restart wg-quick@{shlex.quote(ifname)}")
-    assert res.rc == 0, f"systemctl restart wg-quick@{ifname} failed: {res.stderr or res.stdout}"
+    unit = shlex.quote(f"wg-quick@{ifname}")
+    res = host.run(f"systemctl restart {unit}")
+    if res.rc != 0:
+        journal = host.run(f"journalctl -u {unit} -n 12 --no-pager -o cat").stdout
+        why = (res.stderr or res.stdout).strip()
+        raise AssertionError(f"systemctl restart wg-quick@{ifname} failed: {why}\n{journal}")
     assert_unit_enabled(host, ifname, active=True)
     assert_pings(host, peers, families)
     assert_handshakes(host, peers, ifname, since=since)

@@ -36,7 +36,7 @@ def nodes():
 
 @pytest.fixture
 def me_and_peers(host, nodes):
-    return split(nodes, host.backend.name)
+    return split(nodes, host.backend.get_hostname())
 
 
 @pytest.mark.parametrize("package", PACKAGES)
