@@ -27,6 +27,7 @@ import base64
 import contextlib
 import datetime
 import glob
+import hashlib
 import json
 import os
 import platform
@@ -717,10 +718,14 @@ class MeshBench:
         self.site = os.path.join(REPO, 'site.yml')
 
     def run(self):
-        results = []
+        results, errors = [], []
         for n in self.args.sizes:
-            results.append(self.one(n))
-        return {'forks': self.args.forks, 'repeat': self.args.repeat, 'sizes': results}
+            try:
+                results.append(self.one(n))
+            except BenchError as exc:  # the other sizes still run; the report names the failure
+                log(f'mesh N={n} FAILED: {exc}')
+                errors.append({'n': n, 'error': str(exc)[:3000]})
+        return {'forks': self.args.forks, 'repeat': self.args.repeat, 'sizes': results, 'errors': errors}
 
     def one(self, n):
         d = os.path.join(WORK, f'mesh-{n}')
@@ -851,19 +856,47 @@ def main(argv=None):
             'machine': machine_info(), 'load_before': loadavg(), 'args': vars(args)}
     log(f"load average before: {data['load_before']}")
     t0 = time.monotonic()
+    fingerprint = code_fingerprint()
+    failed = False
     if not args.skip_peers:
-        data['peers'] = PeersBench(args, logs).run()
+        try:
+            data['peers'] = PeersBench(args, logs).run()
+        except BenchError as exc:
+            log(f'peers FAILED: {exc}')
+            data['peers_error'] = str(exc)[:3000]
+            failed = True
     if not args.skip_mesh:
         data['mesh'] = MeshBench(args, logs).run()
+        failed = failed or bool(data['mesh']['errors'])
     data['load_after'] = loadavg()
     data['duration'] = round(time.monotonic() - t0, 1)
+    data['code_changed_during_run'] = code_fingerprint() != fingerprint
+    if data['code_changed_during_run']:
+        log('WARNING: the code under test changed while the bench ran: the results are not valid')
+        failed = True
     log(f"load average after: {data['load_after']}")
     with open(os.path.join(WORK, 'data.json'), 'w') as f:
         json.dump(data, f, indent=1)
     import report
     report.write_all(data, BENCH)
-    log(f'wrote bench/results.md and bench/results.png ({data["duration"]}s)')
-    return 0
+    log(f'wrote bench/results.md and bench/results.png ({data["duration"]}s)'
+        + ('; SOME PARTS FAILED (see results.md)' if failed else ''))
+    return 1 if failed else 0
+
+
+def code_fingerprint():
+    """Size and mtime of every file the measured code consists of (a change mid-run voids it)."""
+    h = hashlib.sha256()
+    for top in ('roles', 'plugins', 'playbooks', 'site.yml', 'ansible.cfg', 'bench/peers.yml',
+                'bench/callback_plugins', 'meta'):
+        path = os.path.join(REPO, top)
+        files = [path] if os.path.isfile(path) else sorted(
+            os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs if '__pycache__' not in d)
+        for f in files:
+            with contextlib.suppress(OSError):
+                st = os.stat(f)
+                h.update(f'{f}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()
 
 
 if __name__ == '__main__':

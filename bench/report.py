@@ -101,7 +101,7 @@ def machine_section(data):
 def targets_section(data):
     rows = []
     mesh = data.get('mesh')
-    if mesh:
+    if mesh and mesh['sizes']:
         for s in mesh['sizes']:
             rows.append((f"N={s['n']}: unchanged re-run ≤ {TARGET_RERUN:g}x floor",
                          f"{s['ratio_rerun']:.1f}x (CPU {s['cpu_ratio_rerun']:.1f}x)",
@@ -276,7 +276,7 @@ def analysis_section(data):
     out = ['## Why targets were missed', '']
     mesh = data.get('mesh')
     notes = []
-    if mesh:
+    if mesh and mesh['sizes']:
         missed = [s for s in mesh['sizes']
                   if s['ratio_rerun'] > TARGET_RERUN or s['ratio_converge'] > TARGET_CONVERGE]
         if missed:
@@ -335,12 +335,25 @@ def analysis_section(data):
     return out + notes + ['']
 
 
+def failures_section(data):
+    out = []
+    if data.get('code_changed_during_run'):
+        out.append('- **The code under test (roles, plugins, playbooks) changed while this run was going: '
+                   'its figures are not valid.** Run `make bench` again on a tree nobody edits.')
+    if data.get('peers_error'):
+        out.append(f"- Part 2 (peers) failed: `{data['peers_error'].splitlines()[0]}`")
+    for e in (data.get('mesh') or {}).get('errors', []):
+        out.append(f"- Part 1, N={e['n']} failed: `{e['error'].splitlines()[0]}`")
+    return ['## Failures', '', *out, ''] if out else []
+
+
 def write_all(data, bench_dir):
     lines = ['# make bench: results', '',
              'Written by `bench/bench.py` from one run (raw data: `bench/results/data.json`, git-ignored). '
              'Do not edit by hand: run `make bench` again.', '']
+    lines += failures_section(data)
     lines += targets_section(data)
-    if data.get('mesh'):
+    if data.get('mesh') and data['mesh']['sizes']:
         write_plot(data['mesh'], os.path.join(bench_dir, 'results.png'))
         lines += mesh_section(data['mesh'])
     if data.get('peers'):
