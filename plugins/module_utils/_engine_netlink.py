@@ -271,8 +271,8 @@ def set_messages(ifname: str, plan: Plan, budget: int = MESSAGE_BUDGET) -> List[
 def _describe_message(attrs: list) -> str:
     """What a message does, without secrets, for error messages."""
     peers = next((value for name, value in attrs if name == 'WGDEVICE_A_PEERS'), [])
-    fields = [name[len('WGDEVICE_A_'):].lower() for name, _ in attrs
-              if name not in ('WGDEVICE_A_IFNAME', 'WGDEVICE_A_PEERS')]
+    fields = [item[0][len('WGDEVICE_A_'):].lower() for item in attrs
+              if item[0] not in ('WGDEVICE_A_IFNAME', 'WGDEVICE_A_PEERS')]
     keys = []
     for peer in peers:
         key = peer['attrs'][0][1]

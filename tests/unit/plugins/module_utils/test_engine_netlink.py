@@ -179,7 +179,7 @@ def test_set_message_order_flags_and_fields():
                PeerChange('add', C, add)),
     )
     (attrs,) = eng.set_messages('wg0', plan)
-    msg, _ = encode_decode(attrs)
+    msg = encode_decode(attrs)[0]
     assert msg.get_attr('WGDEVICE_A_IFNAME') == 'wg0'
     assert eng._key_text(msg.get_attr('WGDEVICE_A_PRIVATE_KEY')) == PRIV
     assert msg.get_attr('WGDEVICE_A_LISTEN_PORT') == 51820
@@ -216,7 +216,7 @@ def test_update_to_no_allowed_ips_clears_them():
 def test_device_only_and_empty_plans():
     assert eng.set_messages('wg0', Plan(name='wg0')) == []
     (attrs,) = eng.set_messages('wg0', Plan(name='wg0', device={'fwmark': 0}))
-    msg, _ = encode_decode(attrs)
+    msg = encode_decode(attrs)[0]
     assert msg.get_attr('WGDEVICE_A_FWMARK') == 0 and msg.get_attr('WGDEVICE_A_PEERS') is None
 
 
