@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: meshlab.wireguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -210,7 +209,7 @@ def make_server(address: str, port: int, wg: str = 'wg', config_dir: str = DEFAU
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     ap.add_argument('--output', help='textfile collector file to write atomically (e.g. '
                     '/var/lib/node_exporter/textfile_collector/wireguard.prom)')
     ap.add_argument('--listen', help='serve /metrics on ADDR:PORT instead (e.g. 0.0.0.0:9586)')
@@ -219,7 +218,7 @@ def main(argv=None) -> int:
                     help='where <interface>.conf with the peer name comments live')
     args = ap.parse_args(argv)
     if args.listen:
-        address, _, port = args.listen.rpartition(':')
+        address, _sep, port = args.listen.rpartition(':')
         make_server(address.strip('[]') or '0.0.0.0', int(port), args.wg,  # noqa: S104
                     args.config_dir).serve_forever()
         return 0

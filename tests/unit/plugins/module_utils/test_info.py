@@ -91,5 +91,5 @@ def test_interface_without_private_key(host, monkeypatch):
         def read(self, ifname):
             return Device(listen_port=1234)
 
-    interfaces, _ = _info.gather('wg0', engine_factory=Bare, now=NOW)
+    interfaces, _warnings = _info.gather('wg0', engine_factory=Bare, now=NOW)
     assert interfaces['wg0']['public_key'] is None and interfaces['wg0']['peers'] == []

@@ -266,7 +266,7 @@ def apply_set(device, payload):
     peers = {p: dict(vars(v)) for p, v in device.peers.items()}
     cur = None
     for line in set_lines(payload)[1:]:
-        key, _, value = line.partition('=')
+        key, _sep, value = line.partition('=')
         if key == 'public_key':
             cur = base64.b64encode(bytes.fromhex(value)).decode()
             new = cur not in peers
@@ -332,7 +332,7 @@ class FakeServer:
         self.thread.start()
 
     def serve(self):
-        conn, _ = self.sock.accept()
+        conn, _addr = self.sock.accept()
         with conn:
             while not self.received.endswith(b'\n\n'):
                 data = conn.recv(4096)
@@ -443,7 +443,7 @@ INNER = textwrap.dedent('''
     out = {'pid': wg.pid, 'results': []}
     try:
         sock = '/var/run/wireguard/%s.sock' % ifname
-        for _ in range(500):
+        for _attempt in range(500):
             if os.path.exists(sock) or wg.poll() is not None:
                 break
             time.sleep(0.01)
@@ -495,7 +495,8 @@ def run_in_lab(tmp_path, steps):
             proc.kill()
             proc.wait()
         # anything left in our namespace was started by this test (wireguard-go): end it by pid
-        pids = subprocess.run(['ip', 'netns', 'pids', netns], capture_output=True, text=True).stdout.split()
+        pids = subprocess.run(['ip', 'netns', 'pids', netns], capture_output=True, text=True,
+                              check=False).stdout.split()
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
