@@ -44,7 +44,8 @@ pytest_stage unit tests/unit tests/functional
 pytest_stage lab-tier1 tests/lab -m lab
 stage molecule-podman bash lab/podman/molecule.sh
 stage molecule-kernel bash lab/vm/molecule.sh
-pytest_stage lab-kernel tests/lab -m kernel
+# The interface suite runs again on kernel VMs (netlink engine): both engines, one suite.
+WG_IFACE_TARGETS=vm pytest_stage lab-kernel tests/lab -m kernel
 
 read -r passed failed <<<"$("$BIN/python" - "$junit" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
