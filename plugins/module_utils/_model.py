@@ -106,8 +106,27 @@ class PeerChange:
 
 
 @dataclass(frozen=True)
+class Roam:
+    """A peer whose live endpoint differs from the configured one because the peer roamed.
+
+    Not a change: WireGuard moves a peer's endpoint to the source address of its latest
+    authenticated packet, and plan() leaves that alone (see _plan.endpoint_roams).
+    """
+    public_key: str
+    configured: str  # the desired endpoint ('ip:port' / '[ip6]:port')
+    live: str  # where the peer is now
+
+    def describe(self) -> dict:
+        return {'public_key': self.public_key, 'configured': self.configured, 'live': self.live}
+
+
+@dataclass(frozen=True)
 class Plan:
-    """The smallest set of changes that turns live into desired. Empty plan == no change."""
+    """The smallest set of changes that turns live into desired. Empty plan == no change.
+
+    `roamed` lists the peers whose differing live endpoint was tolerated as a roam; it is not a
+    change (not in `changed`, not in describe()); the module returns it as `roamed`.
+    """
     name: str
     create: bool = False
     delete: bool = False
@@ -119,6 +138,7 @@ class Plan:
     routes_add: Tuple[str, ...] = ()
     routes_remove: Tuple[str, ...] = ()
     set_up: bool = False
+    roamed: Tuple[Roam, ...] = ()  # sorted by public key; information only
 
     @property
     def changed(self) -> bool:

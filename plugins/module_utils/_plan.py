@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: meshlab.wireguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""plan(desired, live) -> Plan: the smallest change that turns the live interface into the desired one.
+"""plan(desired, live, ...) -> Plan: the smallest change that turns the live interface into the desired one.
 
 Pure: no host access. Like `wg syncconf`, peers that are already right are not touched, so their
 sessions and counters survive a run. Everything in the Plan is sorted, so the same inputs always
@@ -12,6 +12,20 @@ Comparison rules (documented in docs/ARCHITECTURE.md, "Plan semantics"):
   persistent_keepalive. A desired endpoint of None means "no opinion": WireGuard learns an
   endpoint from the peer's handshakes (roaming) and it cannot be cleared without re-creating the
   peer, so a missing desired endpoint never causes a change.
+- Endpoint roaming (endpoint_roams): a configured endpoint is where a peer starts. WireGuard
+  moves a peer's endpoint to the source address of its latest authenticated packet, so a live
+  endpoint that differs from the desired one is a change only when it is not a roam. It is a
+  roam (left alone, listed in Plan.roamed) when
+  1. the peer has a fresh handshake (latest_handshake younger than HANDSHAKE_FRESH_SECONDS at
+     `now`: without a live session nothing can have roamed), and
+  2. the live endpoint is not the one this module configured last time (`previous_endpoints`,
+     read from the wg-quick config it wrote), and
+  3. the user did not change the endpoint: a desired endpoint that differs from the previously
+     configured one (including "none configured before") is always applied.
+  With no previous configuration for the peer (no config file, or the peer is not in it) the
+  module never set this endpoint, so rule 2 holds and a fresh handshake decides. A stale or
+  missing handshake, or a live peer without an endpoint, is a change: the configured endpoint is
+  set again so the next handshake starts there. `now=None` (no clock) disables the tolerance.
 - Device: private_key always; listen_port only when desired is not None; fwmark (0 = off).
 - MTU only when the desired MTU is not None.
 - Addresses are exact (desired set == live set), except that IPv6 link-local addresses
@@ -27,12 +41,15 @@ import ipaddress
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    HANDSHAKE_FRESH_SECONDS,
     Device,
     Interface,
     Link,
     Peer,
     PeerChange,
+    PeerStats,
     Plan,
+    Roam,
     canonical_endpoint,
 )
 
@@ -121,7 +138,58 @@ def peer_diff(desired: Peer, live: Peer) -> Tuple[str, ...]:
     return tuple(fields)
 
 
-def _peer_changes(desired: Dict[str, Peer], live: Dict[str, Peer], exclusive: bool) -> Tuple[PeerChange, ...]:
+def handshake_fresh(stats: Optional[PeerStats], now: Optional[float]) -> bool:
+    """Whether the peer has a live session at `now`: a handshake younger than HANDSHAKE_FRESH_SECONDS.
+
+    False without a clock (now None) or without a handshake (latest_handshake 0). A handshake
+    later than `now` (clock stepped back, or `now` read before the handshake) counts as fresh.
+    Same limit as wireguard_info's status 'up'.
+    """
+    if now is None or stats is None:
+        return False
+    latest = int(stats.latest_handshake or 0)
+    if latest <= 0:
+        return False
+    return max(0.0, float(now) - latest) < HANDSHAKE_FRESH_SECONDS
+
+
+def endpoint_roams(desired: Optional[Interface], live: Optional[Interface],
+                   previous_endpoints: Optional[Dict[str, Optional[str]]] = None,
+                   now: Optional[float] = None) -> Dict[str, Roam]:
+    """{public_key: Roam} for the desired peers whose differing live endpoint is a roam.
+
+    previous_endpoints: {public_key: endpoint or None} as this module configured them last time
+    (_wgquick.parse_endpoints of the existing config; None when there is no previous config).
+    now: epoch seconds the live stats are judged at; None disables the tolerance (empty result).
+    The rule is in the module docstring ("Endpoint roaming").
+    """
+    out: Dict[str, Roam] = {}
+    if desired is None or live is None or now is None:
+        return out
+    for key in sorted(desired.device.peers):
+        want = desired.device.peers[key]
+        have = live.device.peers.get(key)
+        if have is None or want.endpoint is None or have.endpoint is None:
+            continue  # an add; no opinion; or nothing learnt (roaming always leaves an endpoint)
+        want_ep = _endpoint_key(want.endpoint)
+        live_ep = _endpoint_key(have.endpoint)
+        if live_ep == want_ep:
+            continue
+        if not handshake_fresh(live.device.stats.get(key), now):
+            continue  # no session: nothing roamed, the configured endpoint is set again
+        # Configured last time (key in previous_endpoints)? prev != want: the user changed the
+        # endpoint (or set one where there was none): always applied. prev == want: then
+        # live != prev, the live endpoint is not the one this module set: a roam. Not configured
+        # by this module before (no config, or the peer is not in it): a roam as well.
+        configured_before = previous_endpoints is not None and key in previous_endpoints
+        if configured_before and _endpoint_key(previous_endpoints[key]) != want_ep:
+            continue
+        out[key] = Roam(key, str(want.endpoint), str(have.endpoint))
+    return out
+
+
+def _peer_changes(desired: Dict[str, Peer], live: Dict[str, Peer], exclusive: bool,
+                  roamed: Optional[Dict[str, Roam]] = None) -> Tuple[PeerChange, ...]:
     removes: List[PeerChange] = []
     updates: List[PeerChange] = []
     adds: List[PeerChange] = []
@@ -138,6 +206,8 @@ def _peer_changes(desired: Dict[str, Peer], live: Dict[str, Peer], exclusive: bo
         if want is have:
             continue
         fields = peer_diff(want, have)
+        if roamed and key in roamed:
+            fields = tuple(f for f in fields if f != 'endpoint')
         if fields:
             updates.append(PeerChange('update', key, want, fields))
     return tuple(removes + updates + adds)
@@ -156,13 +226,21 @@ def _device_changes(desired: Device, live: Device) -> Dict[str, object]:
 
 
 def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: bool = True,
-         manage_routes: bool = True) -> Plan:
+         manage_routes: bool = True, previous_endpoints: Optional[Dict[str, Optional[str]]] = None,
+         now: Optional[float] = None) -> Plan:
     """The smallest Plan that turns `live` into `desired`.
 
     desired None means state=absent: Plan(delete=True) when the link exists, else an empty plan.
     live None (or a live Link with exists=False) means the link is created: create=True and every
     desired item appears as an add. exclusive=False keeps live peers that desired does not list
     (and their routes). manage_routes=False leaves routes alone.
+
+    Endpoint roaming: a configured endpoint is where a peer starts; a live endpoint that differs
+    from the desired one is a change only when it is not a roam (endpoint_roams(desired, live,
+    previous_endpoints, now): fresh handshake at `now`, and the desired endpoint equals the one
+    configured last time, or there is no previous configuration for the peer). Roams are not
+    changes: the peer's update (if other fields differ) leaves 'endpoint' out, and they are listed
+    in Plan.roamed. now=None (the default) tolerates no roam.
     """
     if live is not None and not live.link.exists:
         live = None
@@ -175,7 +253,8 @@ def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: boo
         live = Interface(desired.name, Device(), Link(exists=False, mtu=None, up=False))
 
     dev_changes = _device_changes(desired.device, live.device)
-    peer_changes = _peer_changes(desired.device.peers, live.device.peers, exclusive)
+    roamed = {} if create else endpoint_roams(desired, live, previous_endpoints, now)
+    peer_changes = _peer_changes(desired.device.peers, live.device.peers, exclusive, roamed)
 
     mtu = None
     if desired.link.mtu is not None and (create or desired.link.mtu != live.link.mtu):
@@ -216,4 +295,5 @@ def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: boo
         routes_add=tuple(routes_add),
         routes_remove=tuple(routes_remove),
         set_up=bool(desired.link.up and (create or not live.link.up)),
+        roamed=tuple(roamed[k] for k in sorted(roamed)),
     )

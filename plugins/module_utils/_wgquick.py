@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: meshlab.wireguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Render a wg-quick(8) configuration from a desired Interface, and read peer names back.
+"""Render a wg-quick(8) configuration from a desired Interface, and read peer names and endpoints back.
 
 The file is what brings the interface back after a reboot (wg-quick@<name>), so `wg-quick up`
 must rebuild the state wireguard_interface sets: keys, port, fwmark, peers, addresses, MTU and
@@ -31,7 +31,7 @@ import re
 import shlex
 from typing import Dict, List, Optional
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Interface
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Interface, canonical_endpoint
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import desired_routes
 
 HEADER = '# Managed by meshlab.wireguard (wireguard_interface): local changes are overwritten.'
@@ -152,5 +152,50 @@ def parse_names(text: str) -> Dict[str, str]:
         field, sep, value = content.partition('=')
         if in_peer and sep and field.strip().lower() == 'publickey':
             key = value.strip()
+    close()
+    return out
+
+
+def parse_endpoints(text: str) -> Dict[str, Optional[str]]:
+    """{public_key: endpoint or None} for every [Peer] of a wg-quick file (render's or a user's).
+
+    The endpoints as configured (what wireguard_interface set last time, when it wrote the file);
+    a peer without an `Endpoint` line maps to None, so "configured without endpoint" differs from
+    "not in the file" (key missing). Literal endpoints come back canonical ('[FD00::1]:1' ->
+    '[fd00::1]:1'); anything else (a host name in a hand-written file) as written. Keys and
+    values are case-insensitive as in wg-quick; a [Peer] without PublicKey is skipped. Never
+    returns secrets.
+    """
+    out: Dict[str, Optional[str]] = {}
+    in_peer = False
+    key: Optional[str] = None
+    endpoint: Optional[str] = None
+
+    def close():
+        if in_peer and key:
+            out[key] = endpoint
+
+    for raw in (text or '').splitlines():
+        content = raw.split('#', 1)[0].strip()
+        if not content:
+            continue
+        if content.startswith('['):
+            close()
+            in_peer = content.lower() == '[peer]'
+            key, endpoint = None, None
+            continue
+        if not in_peer:
+            continue
+        field, sep, value = content.partition('=')
+        if not sep:
+            continue
+        field, value = field.strip().lower(), value.strip()
+        if field == 'publickey':
+            key = value or None
+        elif field == 'endpoint' and value:
+            try:
+                endpoint = canonical_endpoint(value)
+            except ValueError:
+                endpoint = value
     close()
     return out

@@ -15,7 +15,8 @@ description:
     port, firewall mark, peers, MTU, addresses and routes). The live interface is read, the
     smallest set of changes is worked out (the "plan", like C(wg syncconf) but including
     addresses, MTU and routes), applied once, and the interface is read again to verify that it
-    now matches. If it does not, the task fails and returns what is still different.
+    now matches. If it does not, the task fails and returns what is still different. A peer that
+    roams (see O(peers[].endpoint)) is not a difference, neither in the plan nor in this check.
   - Peers that are already right are not touched, so their sessions, handshakes and counters
     survive a run. Adding, changing or removing one peer never disturbs the others.
   - Two engines. V(kernel) drives in-kernel WireGuard over netlink (pyroute2). V(userspace) runs
@@ -122,6 +123,17 @@ options:
         description:
           - Where the peer listens, V(host:port) or V([ipv6]:port). A host name is resolved on the
             managed host at each run and the address is set (WireGuard keeps only addresses).
+          - This is where the peer B(starts). WireGuard moves a peer's endpoint to the source
+            address of its latest authenticated packet (roaming), for example to the peer's IPv6
+            address when the peer dials this host over IPv6 while this host has its IPv4 address.
+            A live endpoint that differs from this one is only changed back when it is not a roam.
+            It is a roam (left alone, reported in RV(roamed)) when the peer has a fresh handshake
+            (younger than 180 seconds, so a session is live) and the live endpoint is not the one this
+            module configured last time (read from O(config_path); without that file, or for a
+            peer not in it, this module never set the endpoint, so a fresh handshake decides).
+          - Without a live session (stale or no handshake) the endpoint is set again, so the next
+            handshake starts here. Changing the endpoint in your inventory (a value other than the
+            one in O(config_path)) is always applied.
           - When not set, the endpoint the peer is seen from (roaming) is left as it is.
         type: str
       allowed_ips:
@@ -199,10 +211,16 @@ attributes:
     platforms: posix
 notes:
   - B(What is compared.) Private key, listen port (when set), fwmark; per peer the preshared key,
-    endpoint (when set), allowed IPs and keepalive; MTU (when set), addresses, up, and routes
-    (with O(manage_routes=true)). Handshakes and counters are only reported.
+    endpoint (when set; a roam is not a difference), allowed IPs and keepalive; MTU (when set),
+    addresses, up, and routes (with O(manage_routes=true)). Handshakes and counters are only reported.
   - B(Endpoints cannot be removed.) WireGuard has no way to clear a peer's endpoint, so removing
     O(peers[].endpoint) from a peer does not change the live interface.
+  - B(Endpoint roaming is not drift.) A peer with a live session whose endpoint moved (see
+    O(peers[].endpoint)) does not make the task changed, and does not fail the verification after
+    a change when it moves between applying and re-reading. With O(persist=false) there is no
+    record of the endpoints configured last time, so a differing endpoint of a peer with a live
+    session is always taken as a roam; an endpoint set by hand (C(wg set)) on such a peer looks
+    the same and is reset only once its session goes stale.
   - B(wg-quick@NAME.service) is enabled but not started; if it is started while the interface
     already exists, C(wg-quick up) fails ("already exists"). After a reboot it creates the
     interface from O(config_path).
@@ -370,6 +388,28 @@ unit_changed:
   returned: always
   type: bool
   sample: false
+roamed:
+  description:
+    - Peers whose live endpoint differs from O(peers[].endpoint) because they roamed (see there);
+      they are tolerated, not changed. Found by the plan (also in check mode) and, after a change, by the
+      verification. Sorted by public key; empty when none.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    public_key:
+      description: The peer's public key.
+      type: str
+    configured:
+      description: The endpoint from O(peers[].endpoint) (resolved).
+      type: str
+    live:
+      description: The endpoint WireGuard uses now.
+      type: str
+  sample:
+    - public_key: xTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZqp8Dg=
+      configured: 198.51.100.11:51820
+      live: "[fd3a:6c1e:9b42:1::11]:51820"
 backup_file:
   description: The copy of O(config_path) made because of O(backup=true).
   returned: when O(config_path) was replaced or removed with O(backup=true), outside check mode
@@ -379,7 +419,9 @@ backup_file:
 
 import os
 import tempfile
+import time
 import traceback
+from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
@@ -449,13 +491,23 @@ def read_live(engine, name):
     return Interface(name=name, device=device, link=link)
 
 
-def predict(desired, live, exclusive, manage_routes):
-    """The interface as it will be after the plan is applied (for the diff), or None for absent."""
+def predict(desired, live, exclusive, manage_routes, roamed=()):
+    """The interface as it will be after the plan is applied (for the diff), or None for absent.
+
+    A peer keeps its live endpoint where the plan leaves it alone: a roam (ROAMED, the plan's
+    Roam list), or no desired endpoint.
+    """
     if desired is None:
         return None
     live_dev = live.device if live is not None else Device()
     live_link = live.link if live is not None else Link(exists=False, mtu=None, up=False)
-    peers = dict(desired.device.peers)
+    roamed_keys = {r.public_key for r in roamed}
+    peers = {}
+    for key, peer in desired.device.peers.items():
+        have = live_dev.peers.get(key)
+        if have is not None and have.endpoint and (key in roamed_keys or peer.endpoint is None):
+            peer = replace(peer, endpoint=have.endpoint)
+        peers[key] = peer
     if not exclusive:
         for key, peer in live_dev.peers.items():
             peers.setdefault(key, peer)
@@ -629,34 +681,42 @@ def main():
     exclusive = params['exclusive']
     manage_routes = params['manage_routes']
 
-    result = {'changed': False, 'engine': None, 'plan': Plan(name=name).describe(),
+    result = {'changed': False, 'engine': None, 'plan': Plan(name=name).describe(), 'roamed': [],
               'config_path': config_path, 'config_changed': False, 'unit': None, 'unit_changed': False}
     if desired is not None:
         result['public_key'] = _keys.public_key_of(desired.device.private_key)
 
-    # 2. live state and plan
+    # 2. the previous config (what this module configured last time: endpoints for roaming)
+    try:
+        old_config, old_mode = read_file(config_path) if params['persist'] else (None, None)
+    except OSError as exc:
+        module.fail_json(msg=f'cannot read {config_path}: {to_native(exc)} (config_path must be a file)',
+                         **result)
+    previous_endpoints = None
+    if old_config is not None:
+        previous_endpoints = _wgquick.parse_endpoints(to_native(old_config, errors='surrogate_or_replace'))
+
+    # 3. live state and plan
     try:
         engine_kind = resolve_engine_name(params['engine'], name, probe=desired is not None)
         engine = make_engine(engine_kind, run_command=module.run_command) if engine_kind else None
         live = read_live(engine, name)
     except (EngineError, _iproute.IPRouteError) as exc:
         module.fail_json(msg=to_native(exc), **result)
+    now = time.time()  # the handshake ages of this run (plan and verification) are judged at this moment
     result['engine'] = engine_kind
-    plan = make_plan(desired, live, exclusive=exclusive, manage_routes=manage_routes)
+    plan = make_plan(desired, live, exclusive=exclusive, manage_routes=manage_routes,
+                     previous_endpoints=previous_endpoints, now=now)
     result['plan'] = plan.describe()
+    result['roamed'] = [r.describe() for r in plan.roamed]
     if plan.create:
         try:
             engine.preflight()  # in check mode too: a run that cannot create must not predict success
         except EngineError as exc:
             module.fail_json(msg=to_native(exc), **result)
 
-    # 3. config file and systemd unit
+    # 4. config file and systemd unit
     new_config = None
-    try:
-        old_config, old_mode = read_file(config_path) if params['persist'] else (None, None)
-    except OSError as exc:
-        module.fail_json(msg=f'cannot read {config_path}: {to_native(exc)} (config_path must be a file)',
-                         **result)
     config_changed = False
     if params['persist']:
         if desired is not None:
@@ -682,7 +742,7 @@ def main():
     result['unit_changed'] = bool(unit_actions)
     result['changed'] = plan.changed or config_changed or bool(unit_actions)
 
-    after = predict(desired, live, exclusive, manage_routes)
+    after = predict(desired, live, exclusive, manage_routes, plan.roamed)
     if module._diff:
         diffs = [{'before_header': f'{name} (live)', 'after_header': f'{name} (live)',
                   'before': view(live, names), 'after': view(after, names)}]
@@ -697,7 +757,7 @@ def main():
     if module.check_mode or not result['changed']:
         module.exit_json(**result)
 
-    # 4. apply once
+    # 5. apply once
     try:
         if 'stop' in unit_actions:
             systemd.run('stop')  # wg-quick down removes the interface itself
@@ -728,12 +788,22 @@ def main():
         if action != 'stop':
             systemd.run(action)
 
-    # 5. verify: the live interface must now equal the desired one
+    # 6. verify: the live interface must now equal the desired one. A peer may roam between apply
+    # and this read: the same tolerance as the plan, with "configured last time" = what was just
+    # configured (the desired endpoints) and the same clock reading (a session that was fresh at
+    # plan time does not turn stale during the run).
     try:
         again = read_live(engine, name) if engine is not None else None
     except (EngineError, _iproute.IPRouteError) as exc:
         module.fail_json(msg=f'{name} was changed but cannot be read back: {to_native(exc)}', **result)
-    remaining = make_plan(desired, again, exclusive=exclusive, manage_routes=manage_routes)
+    just_configured = None
+    if desired is not None:
+        just_configured = {k: p.endpoint for k, p in desired.device.peers.items()}
+    remaining = make_plan(desired, again, exclusive=exclusive, manage_routes=manage_routes,
+                          previous_endpoints=just_configured, now=now)
+    roamed = {r['public_key']: r for r in result['roamed']}
+    roamed.update((r.public_key, r.describe()) for r in remaining.roamed)
+    result['roamed'] = [roamed[k] for k in sorted(roamed)]
     if remaining.changed:
         module.fail_json(msg=f'{name} still differs from the desired state after applying the plan',
                          remaining_plan=remaining.describe(), **result)

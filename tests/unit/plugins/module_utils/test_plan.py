@@ -1,17 +1,25 @@
-"""plan(): the smallest change from live to desired, deterministic."""
+"""plan(): the smallest change from live to desired, deterministic; endpoint roaming."""
 import base64
 import time
+from dataclasses import replace
+
+import pytest
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    HANDSHAKE_FRESH_SECONDS,
     Device,
     Interface,
     Link,
     Peer,
     PeerChange,
+    PeerStats,
     Plan,
+    Roam,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import (
     desired_routes,
+    endpoint_roams,
+    handshake_fresh,
     plan,
     routes_for,
 )
@@ -223,3 +231,116 @@ def test_thousand_peers_one_change_fast():
     assert p.peers == (PeerChange('update', peers[500].public_key, changed[500], ('endpoint',)),)
     assert p.routes_add == () and p.routes_remove == ()
     assert len(desired_routes(want)) == 1000
+
+
+# --------------------------------------------------------------------------- endpoint roaming
+# h3's view of peer A (h1): configured at h1's IPv4 address, h1 dialled from its IPv6 address.
+
+NOW = 1_700_000_000
+V4 = '198.51.100.11:51820'
+V6 = '[fd3a:6c1e:9b42:1::11]:51820'
+FRESH = PeerStats(latest_handshake=NOW - 5, rx_bytes=100, tx_bytes=100)
+STALE = PeerStats(latest_handshake=NOW - HANDSHAKE_FRESH_SECONDS - 1)
+NEVER = PeerStats()
+
+
+def roam_case(live_endpoint=V6, stats=FRESH, want_endpoint=V4, keepalive=0):
+    want = iface([Peer(A, endpoint=want_endpoint, allowed_ips=PA.allowed_ips,
+                       persistent_keepalive=keepalive)])
+    live = iface([Peer(A, endpoint=live_endpoint, allowed_ips=PA.allowed_ips)])
+    if stats is not None:
+        live = replace(live, device=replace(live.device, stats={A: stats}))
+    return want, live
+
+
+def test_handshake_fresh():
+    assert handshake_fresh(FRESH, NOW)
+    assert handshake_fresh(PeerStats(latest_handshake=NOW - HANDSHAKE_FRESH_SECONDS + 1), NOW)
+    assert not handshake_fresh(PeerStats(latest_handshake=NOW - HANDSHAKE_FRESH_SECONDS), NOW)
+    assert not handshake_fresh(STALE, NOW)
+    assert not handshake_fresh(NEVER, NOW)
+    assert not handshake_fresh(None, NOW)
+    assert not handshake_fresh(FRESH, None)  # no clock: nothing is fresh
+    assert handshake_fresh(PeerStats(latest_handshake=NOW + 3), NOW)  # after the clock reading
+
+
+@pytest.mark.parametrize('previous', [None, {}, {A: V4}, {B: V4}],
+                         ids=['no-config', 'empty-config', 'same', 'peer-not-in-config'])
+def test_fresh_roam_is_tolerated(previous):
+    want, live = roam_case()
+    p = plan(want, live, previous_endpoints=previous, now=NOW)
+    assert not p.changed and p.peers == ()
+    assert p.roamed == (Roam(A, V4, V6),)
+    assert p.describe() == Plan(name='wg0').describe()  # roams are not changes, not in describe()
+    assert endpoint_roams(want, live, previous, NOW) == {A: Roam(A, V4, V6)}
+
+
+def test_previous_endpoint_compared_canonically():
+    want, live = roam_case(live_endpoint=V4, want_endpoint=V6)
+    p = plan(want, live, previous_endpoints={A: '[FD3A:6C1E:9B42:1:0:0:0:11]:51820'}, now=NOW)
+    assert not p.changed and p.roamed == (Roam(A, V6, V4),)
+
+
+@pytest.mark.parametrize('stats', [STALE, NEVER, None], ids=['stale', 'never', 'no-stats'])
+@pytest.mark.parametrize('previous', [None, {A: V4}], ids=['no-config', 'same'])
+def test_no_session_means_the_configured_endpoint_is_set_again(stats, previous):
+    want, live = roam_case(stats=stats)
+    p = plan(want, live, previous_endpoints=previous, now=NOW)
+    assert p.peers == (PeerChange('update', A, want.device.peers[A], ('endpoint',)),)
+    assert p.roamed == ()
+
+
+@pytest.mark.parametrize('previous', [{A: '198.51.100.99:51820'}, {A: V6}, {A: None}],
+                         ids=['other', 'equals-live', 'none-configured-before'])
+def test_user_change_is_always_applied(previous):
+    # the inventory now says V4; the config written last time said something else (or nothing)
+    want, live = roam_case()
+    p = plan(want, live, previous_endpoints=previous, now=NOW)
+    assert p.peers == (PeerChange('update', A, want.device.peers[A], ('endpoint',)),)
+    assert p.roamed == ()
+
+
+def test_no_clock_tolerates_nothing():
+    want, live = roam_case()
+    assert plan(want, live).peers[0].fields == ('endpoint',)  # the default: now=None
+    assert plan(want, live, previous_endpoints={A: V4}).peers[0].fields == ('endpoint',)
+    assert endpoint_roams(want, live, {A: V4}, None) == {}
+
+
+def test_live_without_endpoint_is_not_a_roam():
+    want, live = roam_case(live_endpoint=None)
+    p = plan(want, live, previous_endpoints={A: V4}, now=NOW)
+    assert p.peers[0].fields == ('endpoint',) and p.roamed == ()
+
+
+def test_equal_or_no_desired_endpoint_is_no_roam():
+    want, live = roam_case(live_endpoint=V4)
+    assert plan(want, live, now=NOW) == Plan(name='wg0')
+    want, live = roam_case(want_endpoint=None)
+    assert plan(want, live, now=NOW) == Plan(name='wg0')  # no opinion, nothing reported
+
+
+def test_roamed_peer_with_another_change_keeps_its_live_endpoint():
+    want, live = roam_case(keepalive=25)
+    p = plan(want, live, previous_endpoints={A: V4}, now=NOW)
+    assert p.peers == (PeerChange('update', A, want.device.peers[A], ('persistent_keepalive',)),)
+    assert p.roamed == (Roam(A, V4, V6),)
+
+
+def test_roams_sorted_and_only_desired_live_peers():
+    stats = {A: FRESH, B: FRESH, C: FRESH}
+    want = iface([Peer(B, endpoint=V4, allowed_ips=('100.64.0.3/32',)),
+                  Peer(A, endpoint=V4, allowed_ips=PA.allowed_ips),
+                  Peer(C, endpoint=V4, allowed_ips=('100.64.0.4/32',))])
+    live = iface([Peer(A, endpoint=V6, allowed_ips=PA.allowed_ips),
+                  Peer(B, endpoint=V6, allowed_ips=('100.64.0.3/32',))])
+    live = replace(live, device=replace(live.device, stats=stats))
+    p = plan(want, live, now=NOW)
+    assert [r.public_key for r in p.roamed] == [A, B]
+    assert p.peers == (PeerChange('add', C, want.device.peers[C]),)
+    assert plan(want, None, now=NOW).roamed == ()  # a create has no live endpoints
+    assert plan(None, live, now=NOW).roamed == ()
+
+
+def test_roam_describe():
+    assert Roam(A, V4, V6).describe() == {'public_key': A, 'configured': V4, 'live': V6}

@@ -14,7 +14,12 @@ import pytest
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Interface, Link, Peer
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import desired_routes
-from ansible_collections.meshlab.wireguard.plugins.module_utils._wgquick import HEADER, parse_names, render
+from ansible_collections.meshlab.wireguard.plugins.module_utils._wgquick import (
+    HEADER,
+    parse_endpoints,
+    parse_names,
+    render,
+)
 
 
 def k(byte):
@@ -126,6 +131,35 @@ def test_parse_names_hand_written():
 def test_no_secrets_in_names():
     names = parse_names(render(make(PEERS), {A: 'h2'}))
     assert PRIV not in json.dumps(names) and PSK not in json.dumps(names)
+
+
+def test_parse_endpoints_round_trip():
+    peers = [*PEERS, Peer(C, allowed_ips=('100.64.0.4/32',))]
+    text = render(make(peers), {A: 'h2'})
+    assert parse_endpoints(text) == {A: '198.51.100.11:51820', B: '[fd3a:6c1e:9b42:1::12]:51820', C: None}
+    assert parse_endpoints('') == {} and parse_endpoints(None) == {}
+    assert PRIV not in json.dumps(parse_endpoints(text)) and PSK not in json.dumps(parse_endpoints(text))
+
+
+def test_parse_endpoints_hand_written():
+    text = textwrap.dedent(f"""\
+        [Interface]
+        Endpoint = 198.51.100.99:1   # not a peer's
+        PrivateKey = {PRIV}
+        [peer]
+        endpoint=[FD3A:6C1E:9B42:1:0:0:0:12]:51820  # canonical afterwards
+        publickey = {A}
+        [Peer]
+        # no PublicKey: skipped
+        Endpoint = 198.51.100.50:51820
+        [Peer]
+        PublicKey = {B}
+        Endpoint = vpn.example.org:51820
+        [Peer]
+        PublicKey = {C}
+        Endpoint =
+        """)
+    assert parse_endpoints(text) == {A: '[fd3a:6c1e:9b42:1::12]:51820', B: 'vpn.example.org:51820', C: None}
 
 
 def test_wg_quick_strip(tmp_path):

@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import stat
+import time
 from dataclasses import replace
 
 import pytest
@@ -16,7 +17,12 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _keys
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import EngineError
-from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Link
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    HANDSHAKE_FRESH_SECONDS,
+    Device,
+    Link,
+    PeerStats,
+)
 from ansible_collections.meshlab.wireguard.plugins.modules import wireguard_interface as mod
 
 
@@ -40,6 +46,15 @@ class FakeHost:
         self.unit_enabled = False
         self.unit_active = False
         self.cannot_create = False
+        self.stats = {}  # {public_key: PeerStats} that read() reports
+        self.roam_after_apply = {}  # {public_key: endpoint}: a packet from there arrives right after apply
+
+
+def roam(host, public_key, endpoint):
+    """The peer's endpoint moves to ENDPOINT, as WireGuard does on an authenticated packet."""
+    peers = dict(host.device.peers)
+    peers[public_key] = replace(peers[public_key], endpoint=endpoint)
+    host.device = replace(host.device, peers=peers)
 
 
 class FakeEngine:
@@ -66,7 +81,7 @@ class FakeEngine:
         self.host.link = None
 
     def read(self, name):
-        return self.host.device
+        return replace(self.host.device, stats=dict(self.host.stats))
 
     def apply(self, name, plan):
         self.host.calls.append('apply')
@@ -77,9 +92,15 @@ class FakeEngine:
             for change in plan.peers:
                 if change.action == 'remove':
                     peers.pop(change.public_key, None)
-                else:
+                elif change.action == 'add':
                     peers[change.public_key] = change.peer
+                else:  # update: only the listed fields, like the real engines
+                    new = {f: getattr(change.peer, f) for f in change.fields}
+                    peers[change.public_key] = replace(peers[change.public_key], **new)
         self.host.device = replace(dev, peers=peers, **fields)
+        for key, endpoint in self.host.roam_after_apply.items():
+            if key in peers:
+                roam(self.host, key, endpoint)
 
 
 def fake_read_link(host):
@@ -377,3 +398,120 @@ def test_redact_config():
     text = 'PrivateKey = abc\n[Peer]\npresharedkey=def\nPublicKey = ghi\n'
     out = mod.redact_config(text)
     assert 'abc' not in out and 'def' not in out and 'ghi' in out
+
+
+# --------------------------------------------------------------------------- endpoint roaming
+# PEER1 (h2) is configured at 198.51.100.12:51820 and dials this host from its IPv6 address.
+
+V4 = '198.51.100.12:51820'
+V6 = '[fd3a:6c1e:9b42:1::12]:51820'
+
+
+def fresh():
+    return PeerStats(latest_handshake=int(time.time()) - 2, rx_bytes=1, tx_bytes=1)
+
+
+def stale():
+    return PeerStats(latest_handshake=int(time.time()) - HANDSHAKE_FRESH_SECONDS - 60)
+
+
+ROAMED = [{'public_key': PEER1, 'configured': V4, 'live': V6}]
+
+
+def updates(plan):
+    return [(c['action'], c.get('fields')) for c in plan['peers']]
+
+
+def test_roam_with_a_fresh_handshake_is_not_drift(host, run, args):
+    run(args)
+    calls = list(host.calls)
+    roam(host, PEER1, V6)
+    host.stats = {PEER1: fresh()}
+    checked = run(args, check=True, diff=True)
+    assert not checked['changed'] and checked['roamed'] == ROAMED
+    live = checked['diff'][0]
+    assert live['before'] == live['after']  # the predicted state keeps the roamed endpoint
+    done = run(args)
+    assert not done['changed'] and done['roamed'] == ROAMED and done['plan'] == checked['plan']
+    assert host.calls == calls and host.device.peers[PEER1].endpoint == V6
+
+
+def test_roam_without_a_config_file_is_first_contact(host, run, args):
+    run(dict(args, persist=False))
+    roam(host, PEER1, V6)
+    host.stats = {PEER1: fresh()}
+    assert not os.path.exists(args['config_path'])
+    result = run(dict(args, persist=False))
+    assert not result['changed'] and result['roamed'] == ROAMED
+    # persist=true, no file yet: only the config is written, the roam stays
+    result = run(args)
+    assert result['config_changed'] and not result['plan']['peers'] and result['roamed'] == ROAMED
+    assert host.device.peers[PEER1].endpoint == V6
+
+
+@pytest.mark.parametrize('stats', [stale, None], ids=['stale', 'never'])
+def test_endpoint_without_a_session_is_set_again(host, run, args, stats):
+    run(args)
+    roam(host, PEER1, V6)
+    host.stats = {PEER1: stats()} if stats else {}
+    checked = run(args, check=True)
+    assert checked['changed'] and checked['roamed'] == []
+    assert updates(checked['plan']) == [('update', ['endpoint'])]
+    done = run(args)
+    assert done['plan'] == checked['plan'] and host.device.peers[PEER1].endpoint == V4
+    assert not run(args)['changed']
+
+
+def test_endpoint_changed_in_the_inventory_is_applied_despite_a_session(host, run, args):
+    run(args)
+    roam(host, PEER1, V6)
+    host.stats = {PEER1: fresh()}
+    moved = dict(args)
+    moved['peers'] = [dict(args['peers'][0], endpoint='198.51.100.99:51820'), args['peers'][1]]
+    checked = run(moved, check=True)
+    assert checked['changed'] and checked['roamed'] == [] and checked['config_changed']
+    assert updates(checked['plan']) == [('update', ['endpoint'])]
+    done = run(moved)
+    assert done['plan'] == checked['plan'] and host.device.peers[PEER1].endpoint == '198.51.100.99:51820'
+    with open(args['config_path']) as f:
+        assert 'Endpoint = 198.51.100.99:51820' in f.read()
+    assert not run(moved)['changed']
+
+
+def test_roamed_peer_keeps_its_endpoint_when_another_field_changes(host, run, args):
+    run(args)
+    roam(host, PEER1, V6)
+    host.stats = {PEER1: fresh()}
+    changed = dict(args)
+    changed['peers'] = [dict(args['peers'][0], persistent_keepalive=25), args['peers'][1]]
+    result = run(changed)
+    assert updates(result['plan']) == [('update', ['persistent_keepalive'])]
+    assert result['roamed'] == ROAMED
+    assert host.device.peers[PEER1].endpoint == V6 and host.device.peers[PEER1].persistent_keepalive == 25
+
+
+def test_roam_between_apply_and_verification_does_not_fail(host, run, args):
+    # the interface is created; PEER1 dials in over IPv6 before the module reads it back
+    host.roam_after_apply = {PEER1: V6}
+    host.stats = {PEER1: fresh()}
+    checked = run(args, check=True)
+    done = run(args)
+    assert done['changed'] and done['plan'] == checked['plan']
+    assert checked['roamed'] == [] and done['roamed'] == ROAMED  # found by the verification
+    host.roam_after_apply = {}
+    again = run(args)  # the second converge: the roam is not drift
+    assert not again['changed'] and again['roamed'] == ROAMED
+    # a user change of the endpoint, and the peer roams away at once: applied, verified
+    host.roam_after_apply = {PEER1: V6}
+    moved = dict(args)
+    moved['peers'] = [dict(args['peers'][0], endpoint='198.51.100.99:51820'), args['peers'][1]]
+    done = run(moved)
+    assert done['changed'] and done['roamed'] == [
+        {'public_key': PEER1, 'configured': '198.51.100.99:51820', 'live': V6}]
+
+
+def test_verification_still_requires_a_session_for_a_roam(host, run, args):
+    host.roam_after_apply = {PEER1: V6}  # an endpoint that moves without any handshake: not a roam
+    result = fail(run, args)
+    assert 'still differs' in result['msg']
+    assert updates(result['remaining_plan']) == [('update', ['endpoint'])]
