@@ -207,19 +207,19 @@ content:
 """
 
 # Ansible modules keep their documentation first, hence the late imports.
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils._key_backend import (  # noqa: E402
+from ansible_collections.meshlab.wireguard.plugins.module_utils._key_backend import (
     KeyFileBackend,
     KeyFileError,
     argument_spec,
 )
-from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import (  # noqa: E402
+from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import (
     HAS_NACL,
     NACL_IMPORT_ERROR,
     NACL_REQUIREMENT,
 )
-from ansible_collections.meshlab.wireguard.plugins.module_utils._model import InputError  # noqa: E402
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import InputError
 
 
 def main():
