@@ -28,7 +28,8 @@ def installed(tmp_path_factory):
     tarballs = glob.glob(str(tmp / 'meshlab-wireguard-*.tar.gz'))
     assert len(tarballs) == 1
     dest = tmp / 'collections'
-    inst = run(os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', str(dest), tarballs[0])
+    inst = run(os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--force', '-p', str(dest),
+               tarballs[0])
     assert inst.returncode == 0, inst.stdout + inst.stderr
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(dest))
     env.pop('ANSIBLE_CONFIG', None)
