@@ -488,6 +488,11 @@ class PeersBench:
                 raise BenchError(f'expected one kept AnsiballZ_wireguard_interface.py under {keep}, '
                                  f'got {found}')
             payloads[tag] = found[0]
+        # the ping task's payload: the fixed cost of any Ansible module, for scale
+        found = glob.glob(os.path.join(keep, 'ansible-tmp-*', 'AnsiballZ_ping.py'))
+        if len(found) != 1:
+            raise BenchError(f'expected one kept AnsiballZ_ping.py under {keep}, got {found}')
+        payloads['ping'] = found[0]
         return payloads
 
     def direct(self, payload, name):
@@ -510,9 +515,10 @@ class PeersBench:
             one = self.direct(payloads['c1'], f'direct-one-{rep}')
             if not first['changed'] or same['changed'] or not one['changed'] or one['peer_changes'] != 1:
                 raise BenchError(f'direct module runs: first {first}, same {same}, one {one}')
-            runs.append({'first': first, 'same': same, 'one': one})
+            ping = self.direct(payloads['ping'], f'direct-ping-{rep}')
+            runs.append({'first': first, 'same': same, 'one': one, 'ping': ping})
             log(f'  module alone rep {rep + 1}: first {first["seconds"]:.3f}s, same {same["seconds"]:.3f}s, '
-                f'one {one["seconds"]:.3f}s')
+                f'one {one["seconds"]:.3f}s; ping module alone {ping["seconds"]:.3f}s')
         return runs
 
     # -- wg setconf / syncconf -----------------------------------------------------------
@@ -613,6 +619,7 @@ class PeersBench:
                 'setconf': median([r[f'setconf_{step}'] for r in wg]),
             }
         s['first']['create_syncconf'] = median([r['create_syncconf'] for r in wg])
+        s['ping_alone'] = median([r['ping']['seconds'] for r in self.data['direct']])
         return s
 
 
