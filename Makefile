@@ -50,6 +50,7 @@ demo: setup
 
 health: setup
 	$(BIN)/ansible-playbook -i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml \
+	  -i tests/lab/inventory/lab-vars.yml \
 	  playbooks/health.yml
 
 lab-up: setup

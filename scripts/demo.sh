@@ -16,7 +16,8 @@ fi
 echo "--- 3 sites in network namespaces: gateways h1..h3, LAN hosts h1-lan..h3-lan"
 lab up 3 --name demo --sites
 # The lab inventory comes first: the registry of public keys is kept beside it (.lab/demo/).
-inventories=(-i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml)
+# tests/lab/inventory/lab-vars.yml: namespace hosts share the machine's packages and have no systemd.
+inventories=(-i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml -i tests/lab/inventory/lab-vars.yml)
 
 echo "--- site.yml: keys on each gateway, registry, site-to-site mesh, firewall"
 "$BIN/ansible-playbook" "${inventories[@]}" site.yml
