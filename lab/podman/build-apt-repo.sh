@@ -24,6 +24,10 @@ force=0
 
 image=$(image_ref)
 repo=$(apt_repo_dir)
+# One build at a time in this cache (two runs of one clone may start together).
+mkdir -p "$LAB_CACHE/apt-repo"
+exec 9>"$LAB_CACHE/apt-repo/.lock"
+flock 9
 if ((!force)) && [[ -f $repo/.complete ]]; then
   log "reusing cached apt repository $repo"
   echo "$repo"

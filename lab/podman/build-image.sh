@@ -21,6 +21,9 @@ force=0
 [[ ${1:-} == --force ]] && force=1
 
 ref=$(image_ref)
+# Images are machine-wide: one build at a time (another clone's run may be building the same tag).
+exec 9>/run/lock/meshlab-t2-image.lock
+flock 9
 if ((!force)) && podman image exists "$ref"; then
   log "reusing cached image $ref"
   echo "$ref"
@@ -91,9 +94,13 @@ tar --numeric-owner --xattrs --xattrs-include='*' -C "$rootfs" -c . \
     --change "LABEL org.meshlab.lab=tier2" \
     - "$ref" >/dev/null
 
-# Older builds of this image are garbage now (ones still used by a container stay).
+# Older builds of this image are garbage now. Ones still used by a container stay, and so do
+# ones made in the last day: another clone with another build-image.sh may be about to use it.
 podman images --format '{{.Repository}}:{{.Tag}}' "$IMAGE_NAME" | while read -r old; do
-  [[ $old == "$ref" ]] || podman rmi "$old" >/dev/null 2>&1 || true
+  [[ $old == "$ref" ]] && continue
+  created=$(podman image inspect --format '{{.Created.Unix}}' "$old" 2>/dev/null) || continue
+  ((created < $(date +%s) - 86400)) || continue
+  podman rmi "$old" >/dev/null 2>&1 || true
 done
 
 log "built $ref in $((SECONDS - start)) s ($(podman image inspect --format '{{.Size}}' "$ref" | numfmt --to=iec))"

@@ -15,10 +15,27 @@ SUITE=bookworm
 # The repository as containers see it (read-only bind mount).
 APT_REPO_MOUNT=/srv/meshlab-apt
 
-# The tier 2 network (created by molecule.sh, --internal: no route off the machine).
-NETWORK_NAME=${MESHLAB_NETWORK:-meshlab-t2}
-NETWORK_SUBNET4=198.51.100.0/24
-NETWORK_SUBNET6=fd3a:6c1e:9b42:2::/64
+# Tier 2 runs (molecule.sh). Each run has an id (MESHLAB_T2_RUN, [a-z0-9]{1,12}) and owns, by
+# that id, everything it creates on the machine: containers t2-<run>-h1..3, the --internal
+# network meshlab-t2-<run> (no route off the machine, no DNS), and one slot of the lab's
+# underlay space: slot K (0-15) is 198.51.100.(16K)/28 and fd3a:6c1e:9b42:2<KK>::/64 (KK = K in
+# two hex digits), host I at .(16K+10+I) and ::(10+I). Two runs at once never share a name or
+# a subnet: podman refuses a subnet another network (or a route of the machine) already uses,
+# and molecule.sh then tries the next slot. The slot is kept as a label of the network.
+T2_PREFIX4=198.51.100
+T2_PREFIX6=fd3a:6c1e:9b42
+T2_SLOTS=16
+T2_HOSTS=3
+T2_LABEL=org.meshlab.lab=tier2
+
+t2_new_run_id() { od -An -N4 -tx1 /dev/urandom | tr -d ' \n'; }
+t2_valid_run_id() { [[ $1 =~ ^[a-z0-9]{1,12}$ ]]; }
+t2_network() { echo "meshlab-t2-$1"; }
+t2_container() { echo "t2-$1-h$2"; }
+t2_subnet4() { echo "$T2_PREFIX4.$((16 * $1))/28"; }
+t2_subnet6() { printf '%s:2%02x::/64\n' "$T2_PREFIX6" "$1"; }
+t2_ipv4() { echo "$T2_PREFIX4.$((16 * $1 + 10 + $2))"; }    # slot, host index
+t2_ipv6() { printf '%s:2%02x::%d\n' "$T2_PREFIX6" "$1" "$((10 + $2))"; }
 
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

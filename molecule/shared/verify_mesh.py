@@ -11,6 +11,9 @@ A scenario's tests describe the mesh as ``Node`` values (one per host) and call,
     assert_key_files(host, ["/etc/wireguard/wg0.key"])
     assert_unit_enabled(host)
     assert_restart_recovers(host, peers)    # systemctl restart wg-quick@wg0, then pings again
+    assert_preshared_keys(host, peers)      # the role's per-pair PSKs
+    assert_nft_allows_ports(host, "meshlab_wireguard", [51820])
+    assert_metrics_textfile(host, path, peers)   # node_exporter textfile, every peer's handshake
 
 ``molecule/conftest.py`` puts this directory on ``sys.path``: ``from verify_mesh import ...``.
 """
@@ -18,6 +21,8 @@ A scenario's tests describe the mesh as ``Node`` values (one per host) and call,
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import shlex
 import time
 from dataclasses import dataclass
@@ -256,3 +261,111 @@ def assert_restart_recovers(
     assert_unit_enabled(host, ifname, active=True)
     assert_pings(host, peers, families)
     assert_handshakes(host, peers, ifname, since=since)
+
+
+def assert_preshared_keys(host, peers: Iterable[Node], ifname: str = "wg0") -> None:
+    """Every peer has a preshared key (only whether one is set is read, never the key)."""
+    state = wg_dump(host, ifname)
+    missing = sorted(p.name for p in peers if not state.peers[p.public_key].has_preshared_key)
+    assert not missing, f"no preshared key on {ifname} for {missing}"
+
+
+def nft_table(host, table: str, family: str = "inet") -> dict:
+    """``nft -j list table FAMILY TABLE`` as {"chains": {name: chain}, "rules": [rule, ...]}."""
+    res = host.run(f"nft -j list table {shlex.quote(family)} {shlex.quote(table)}")
+    assert res.rc == 0, f"nftables table {family} {table} is missing: {res.stderr.strip()}"
+    items = json.loads(res.stdout)["nftables"]
+    chains = {i["chain"]["name"]: i["chain"] for i in items if "chain" in i}
+    return {"chains": chains, "rules": [i["rule"] for i in items if "rule" in i]}
+
+
+def _udp_dports(rule: dict) -> List[int]:
+    """The UDP destination ports a rule matches (a single port or a set), [] if none."""
+    ports: List[int] = []
+    for expr in rule.get("expr", []):
+        match = expr.get("match") if isinstance(expr, dict) else None
+        left = match.get("left", {}) if isinstance(match, dict) else {}
+        payload = left.get("payload", {}) if isinstance(left, dict) else {}
+        if payload.get("protocol") == "udp" and payload.get("field") == "dport":
+            right = match["right"]
+            values = right.get("set", []) if isinstance(right, dict) else [right]
+            ports.extend(v for v in values if isinstance(v, int))
+    return ports
+
+
+def assert_nft_allows_ports(host, table: str, ports: Iterable[int], family: str = "inet") -> None:
+    """The table has an input base chain that accepts UDP to each of ``ports``."""
+    t = nft_table(host, table, family)
+    inputs = [n for n, c in t["chains"].items() if c.get("hook") == "input" and c.get("type") == "filter"]
+    assert inputs, f"table {family} {table} has no input filter chain: {sorted(t['chains'])}"
+    allowed = set()
+    for rule in t["rules"]:
+        accepts = any("accept" in e for e in rule.get("expr", []) if isinstance(e, dict))
+        if rule["chain"] in inputs and accepts:
+            allowed.update(_udp_dports(rule))
+    missing = sorted(set(ports) - allowed)
+    assert not missing, f"{family} {table} does not accept UDP ports {missing} (accepts {sorted(allowed)})"
+
+
+def parse_prometheus(text: str) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
+    """{metric name: [(labels, value), ...]} from the Prometheus text format; fails on bad input."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: Dict[str, List[Tuple[Dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return out
+
+
+def assert_metrics_textfile(
+    host,
+    path: str,
+    peers: Iterable[Node],
+    ifname: str = "wg0",
+    max_age: int = 180,
+) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
+    """The textfile collector file parses, says the collector worked, and has a recent
+    ``wireguard_latest_handshake_seconds`` for every peer (by interface and public key)."""
+    f = host.file(path)
+    assert f.is_file, f"{path} is missing"
+    text = f.content_string
+    # every sample line is `name{labels} value`: a line node_exporter would reject fails here
+    sample = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? \S+$")
+    bad = [line for line in text.splitlines() if line and not line.startswith("#") and not sample.match(line)]
+    assert not bad, f"{path}: not Prometheus text format: {bad[:3]}"
+    metrics = parse_prometheus(text)
+    assert [v for _, v in metrics.get("wireguard_collector_success", [])] == [1.0], (
+        f"{path}: wireguard_collector_success is not 1: {metrics.get('wireguard_collector_success')}"
+    )
+    handshakes = {
+        labels.get("public_key"): value
+        for labels, value in metrics.get("wireguard_latest_handshake_seconds", [])
+        if labels.get("interface") == ifname
+    }
+    now = host_now(host)
+    problems = []
+    for node in peers:
+        ts = handshakes.get(node.public_key)
+        if ts is None:
+            problems.append(f"{node.name}: no sample")
+        elif ts == 0 or now - ts > max_age:
+            problems.append(f"{node.name}: {'never' if ts == 0 else f'{now - int(ts)} s ago'}")
+    assert not problems, f"{path}: wireguard_latest_handshake_seconds on {ifname}: " + ", ".join(problems)
+    return metrics
+
+
+def assert_timer_refreshes(host, timer: str, path: str, interval: int, rounds: int = 3) -> None:
+    """``timer`` is enabled and active, and ``path`` gets rewritten within ``rounds`` intervals
+    (the timer's service really runs, not only the file a play wrote once)."""
+    svc = host.service(timer)
+    assert svc.is_enabled, f"{timer} is not enabled"
+    assert svc.is_running, f"{timer} is not active"
+    before = host.file(path).mtime
+    for _ in range(rounds * interval):
+        time.sleep(1)
+        if host.file(path).mtime > before:
+            return
+    unit = timer.rsplit(".", 1)[0] + ".service"
+    journal = host.run(f"journalctl -u {shlex.quote(unit)} -n 12 --no-pager -o cat").stdout
+    raise AssertionError(f"{path} not rewritten within {rounds * interval} s by {timer}\n{journal}")
