@@ -112,8 +112,11 @@ run_down() {
 # ----------------------------------------------------------------------------- commands
 
 if [[ $cmd == runs ]]; then
-  podman network ls --filter "label=$T2_LABEL" \
-    --format '{{.Name}}  slot={{index .Labels "org.meshlab.slot"}}  clone={{index .Labels "org.meshlab.clone"}}'
+  for n in $(podman network ls --filter "label=$T2_LABEL" --format '{{.Name}}'); do
+    echo "$n  $(podman network inspect --format \
+      'slot={{index .Labels "org.meshlab.slot"}}  clone={{index .Labels "org.meshlab.clone"}}' "$n")" \
+      " containers: $(podman ps -a --filter "network=$n" --format '{{.Names}}' | xargs)"
+  done
   exit 0
 fi
 
