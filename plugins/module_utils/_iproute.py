@@ -14,33 +14,30 @@ What counts as part of the link (see docs/ARCHITECTURE.md):
   to a TUN link by itself; canonical interface form ('100.64.0.1/24').
 - routes: unicast routes in the main table whose output device is the link, except routes the
   kernel made (proto kernel: the connected routes of the link's addresses) and IPv6 link-local.
+
+Reading (link_kind, read_link) speaks rtnetlink with the standard library (`_Rtnl`): importing
+pyroute2 costs 0.1-0.2 s (its package __init__ loads every entry point), more than everything
+else in an unchanged run. pyroute2 is imported on first use by the writes (create_link,
+delete_link, apply_link) and iproute(); `IPRoute` and `NetlinkError` stay module attributes
+(resolved lazily by __getattr__).
 """
 
 from __future__ import annotations
 
+import errno
+import importlib.util
 import ipaddress
+import os
 import socket
-import traceback
+import struct
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Link, Plan
 
-try:
-    from pyroute2 import IPRoute
-    from pyroute2.netlink.exceptions import NetlinkError
-except ImportError:
-    HAS_PYROUTE2 = False
-    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
-    IPRoute = None
-
-    class NetlinkError(Exception):  # type: ignore[no-redef]
-        """Stand-in so `except NetlinkError` stays valid when pyroute2 is missing."""
-
-        code = 0
-else:
-    HAS_PYROUTE2 = True
-    PYROUTE2_IMPORT_ERROR = None
+# Presence only: the import itself waits until a write needs it (see the module docstring).
+HAS_PYROUTE2 = importlib.util.find_spec('pyroute2') is not None
+PYROUTE2_IMPORT_ERROR = None if HAS_PYROUTE2 else "ModuleNotFoundError: No module named 'pyroute2'"
 
 PYROUTE2_REQUIREMENT = 'pyroute2 (Debian/Ubuntu: python3-pyroute2)'
 
@@ -60,45 +57,246 @@ class IPRouteError(RuntimeError):
     """A netlink call on the link failed; the message names the interface and the operation."""
 
 
+class _MissingNetlinkError(Exception):
+    """Stand-in so `except _iproute.NetlinkError` stays valid when pyroute2 cannot be imported."""
+
+    code = 0
+
+
+def _pyroute2():
+    """(IPRoute, NetlinkError) from pyroute2, imported on first use."""
+    try:
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+    except ImportError as exc:
+        raise IPRouteError(f'the ip link side needs {PYROUTE2_REQUIREMENT}: {exc}') from exc
+    return IPRoute, NetlinkError
+
+
+def __getattr__(name):
+    # PEP 562: `_iproute.IPRoute` / `_iproute.NetlinkError` import pyroute2 only when asked for.
+    if name == 'IPRoute':
+        return _pyroute2()[0]
+    if name == 'NetlinkError':
+        try:
+            return _pyroute2()[1]
+        except IPRouteError:
+            return _MissingNetlinkError
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
 @contextmanager
-def iproute() -> Iterator[IPRoute]:
+def iproute() -> Iterator:
     """An IPRoute socket that is always closed (pyroute2 0.7 and 0.9 alike)."""
     if not HAS_PYROUTE2:
         raise RuntimeError('the ip link side needs ' + PYROUTE2_REQUIREMENT)
-    ipr = IPRoute()
+    ipr = _pyroute2()[0]()
     try:
         yield ipr
     finally:
         ipr.close()
 
 
-def _nested(msg, *names):
-    """msg.get_attr(a).get_attr(b)... or None when any level is missing (works in 0.7 and 0.9)."""
-    cur = msg
-    for name in names:
-        if cur is None:
-            return None
-        cur = cur.get_attr(name)
-    return cur
+# --------------------------------------------------------------------------- reading (stdlib rtnetlink)
+
+NETLINK_ROUTE = 0
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_DUMP_INTR, NLM_F_DUMP = 0x1, 0x2, 0x10, 0x300
+RTM_NEWLINK, RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE = 16, 18, 22, 26
+IFLA_IFNAME, IFLA_MTU, IFLA_LINKINFO, IFLA_INFO_KIND = 3, 4, 18, 1
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_DST, RTA_OIF, RTA_TABLE = 1, 4, 15
+NLA_TYPE_MASK = 0x3FFF  # without the nested / byte-order flag bits
+_NLMSGHDR = struct.Struct('=IHHII')  # len, type, flags, seq, pid
+_IFINFOMSG = struct.Struct('=BxHiII')  # family, type, index, flags, change
+_IFADDRMSG = struct.Struct('=BBBBI')  # family, prefixlen, flags, scope, index
+_RTMSG = struct.Struct('=BBBBBBBBI')  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+_RTATTR = struct.Struct('=HH')  # len, type
+_RECV_BYTES = 1 << 20
+_DUMP_TRIES = 3
 
 
-def link_index(ipr, ifname: str) -> Optional[int]:
-    found = ipr.link_lookup(ifname=ifname)
-    return found[0] if found else None
+def _attrs(data: bytes, offset: int) -> Dict[int, bytes]:
+    """{type: payload} of the rtattrs from OFFSET (the first of a repeated type wins)."""
+    out: Dict[int, bytes] = {}
+    end = len(data)
+    while offset + 4 <= end:
+        length, kind = _RTATTR.unpack_from(data, offset)
+        if length < 4:
+            break
+        out.setdefault(kind & NLA_TYPE_MASK, data[offset + 4:offset + length])
+        offset += (length + 3) & ~3
+    return out
+
+
+def _u32(payload: Optional[bytes]) -> Optional[int]:
+    return struct.unpack('=I', payload[:4])[0] if payload and len(payload) >= 4 else None
+
+
+class _Rtnl:
+    """A read-only rtnetlink socket: one GETLINK by name, dumps of addresses and routes.
+
+    The same requests `ip link show dev IF`, `ip addr` and `ip route show table all` send.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
+        self.sock.bind((0, 0))
+        self.seq = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _request(self, msg_type: int, flags: int, body: bytes) -> List[Tuple[int, bytes]]:
+        """[(type, message bytes)] answering one request; NLMSG_ERROR raises OSError(errno)."""
+        self.seq += 1
+        seq = self.seq
+        self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), msg_type, flags, seq, 0) + body)
+        out: List[Tuple[int, bytes]] = []
+        while True:
+            data = self.sock.recv(_RECV_BYTES)
+            offset = 0
+            while offset + _NLMSGHDR.size <= len(data):
+                length, kind, mflags, mseq, _pid = _NLMSGHDR.unpack_from(data, offset)
+                if length < _NLMSGHDR.size:
+                    raise IPRouteError('malformed rtnetlink reply')
+                msg = data[offset:offset + length]
+                offset += (length + 3) & ~3
+                if mseq != seq:
+                    continue
+                if mflags & NLM_F_DUMP_INTR:
+                    raise InterruptedError(errno.EINTR, 'rtnetlink dump interrupted by a change')
+                if kind == NLMSG_DONE:
+                    return out
+                if kind == NLMSG_ERROR:
+                    code = -struct.unpack_from('=i', msg, _NLMSGHDR.size)[0]
+                    if code:
+                        raise OSError(code, os.strerror(code))
+                    return out  # an ACK
+                out.append((kind, msg))
+                if not mflags & NLM_F_MULTI:
+                    return out
+
+    def dump(self, msg_type: int, body: bytes) -> List[Tuple[int, bytes]]:
+        for attempt in range(_DUMP_TRIES):
+            try:
+                return self._request(msg_type, NLM_F_REQUEST | NLM_F_DUMP, body)
+            except InterruptedError:
+                if attempt == _DUMP_TRIES - 1:
+                    raise
+        return []
+
+    def link(self, ifname: str) -> Optional[dict]:
+        """{index, flags, mtu, kind} of IFNAME, or None when there is no such link."""
+        name = ifname.encode() + b'\0'
+        attr = _RTATTR.pack(4 + len(name), IFLA_IFNAME) + name
+        attr += b'\0' * (-len(attr) % 4)
+        try:
+            msgs = self._request(RTM_GETLINK, NLM_F_REQUEST, _IFINFOMSG.pack(0, 0, 0, 0, 0) + attr)
+        except OSError as exc:
+            if exc.errno == errno.ENODEV:
+                return None
+            raise
+        for kind, msg in msgs:
+            if kind != RTM_NEWLINK:
+                continue
+            _family, _type, index, flags, _change = _IFINFOMSG.unpack_from(msg, _NLMSGHDR.size)
+            attrs = _attrs(msg, _NLMSGHDR.size + _IFINFOMSG.size)
+            info = attrs.get(IFLA_LINKINFO)
+            link_kind = _attrs(info, 0).get(IFLA_INFO_KIND) if info else None
+            return {'index': index, 'flags': flags, 'mtu': _u32(attrs.get(IFLA_MTU)),
+                    'kind': link_kind.rstrip(b'\0').decode('ascii', 'replace') if link_kind else ''}
+        return None
+
+    def addresses(self, index: int) -> List[str]:
+        out = []
+        for _kind, msg in self.dump(RTM_GETADDR, _IFADDRMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+            family, prefixlen, _flags, _scope, msg_index = _IFADDRMSG.unpack_from(msg, _NLMSGHDR.size)
+            if msg_index != index or family not in (socket.AF_INET, socket.AF_INET6):
+                continue
+            attrs = _attrs(msg, _NLMSGHDR.size + _IFADDRMSG.size)
+            raw = attrs.get(IFA_LOCAL) or attrs.get(IFA_ADDRESS)
+            if not raw:
+                continue
+            iface = ipaddress.ip_interface(f'{socket.inet_ntop(family, raw)}/{prefixlen}')
+            if _is_link_local(iface.network):
+                continue
+            out.append(str(iface))
+        return out
+
+    def routes(self, index: int) -> List[str]:
+        out = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for _kind, msg in self.dump(RTM_GETROUTE, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)):
+                (msg_family, dst_len, _src_len, _tos, table, proto, _scope, rtype,
+                 _flags) = _RTMSG.unpack_from(msg, _NLMSGHDR.size)
+                if msg_family != family:
+                    continue
+                attrs = _attrs(msg, _NLMSGHDR.size + _RTMSG.size)
+                if _u32(attrs.get(RTA_OIF)) != index:
+                    continue
+                table_attr = _u32(attrs.get(RTA_TABLE))
+                if (table_attr if table_attr is not None else table) != RT_TABLE_MAIN:
+                    continue
+                if proto == RTPROT_KERNEL or rtype != RTN_UNICAST:
+                    continue
+                raw = attrs.get(RTA_DST) or bytes(4 if family == socket.AF_INET else 16)  # default route
+                net = ipaddress.ip_network(f'{socket.inet_ntop(family, raw)}/{dst_len}', strict=False)
+                if _is_link_local(net):
+                    continue
+                out.append(str(net))
+        return out
+
+
+@contextmanager
+def _rtnl(ifname: str, what: str) -> Iterator[_Rtnl]:
+    try:
+        conn = _Rtnl()
+    except OSError as exc:
+        raise IPRouteError(f'cannot {what} {ifname}: rtnetlink socket: {exc}') from exc
+    try:
+        yield conn
+    except OSError as exc:
+        raise IPRouteError(f'cannot {what} {ifname}: {exc}') from exc
+    finally:
+        conn.close()
+
+
+def _is_link_local(net) -> bool:
+    return net.version == 6 and net.subnet_of(_LINK_LOCAL_V6)
 
 
 def link_kind(ifname: str) -> Optional[str]:
     """The link's kind ('wireguard', 'tun', ...), '' for a link without one, None when absent."""
-    with iproute() as ipr:
-        idx = link_index(ipr, ifname)
-        if idx is None:
-            return None
-        (msg,) = ipr.get_links(idx)
-        return _nested(msg, 'IFLA_LINKINFO', 'IFLA_INFO_KIND') or ''
+    with _rtnl(ifname, 'look up link') as conn:
+        link = conn.link(ifname)
+    return None if link is None else link['kind']
 
 
 def link_exists(ifname: str) -> bool:
     return link_kind(ifname) is not None
+
+
+def read_link(ifname: str) -> Optional[Link]:
+    """The live Link of IFNAME, or None when there is no such link."""
+    with _rtnl(ifname, 'read link') as conn:
+        link = conn.link(ifname)
+        if link is None:
+            return None
+        return Link(
+            exists=True,
+            mtu=link['mtu'],
+            addresses=frozenset(conn.addresses(link['index'])),
+            up=bool(link['flags'] & IFF_UP),
+            routes=frozenset(conn.routes(link['index'])),
+        )
+
+
+# --------------------------------------------------------------------------- writing (pyroute2)
+
+def link_index(ipr, ifname: str) -> Optional[int]:
+    found = ipr.link_lookup(ifname=ifname)
+    return found[0] if found else None
 
 
 def create_link(ifname: str, kind: str) -> None:
@@ -109,77 +307,18 @@ def create_link(ifname: str, kind: str) -> None:
 
 def delete_link(ifname: str) -> bool:
     """`ip link del IFNAME`; False when there was no such link."""
+    netlink_error = _pyroute2()[1]
     with iproute() as ipr:
         idx = link_index(ipr, ifname)
         if idx is None:
             return False
         try:
             ipr.link('del', index=idx)
-        except NetlinkError as exc:
+        except netlink_error as exc:
             if getattr(exc, 'code', None) == 19:  # ENODEV: gone meanwhile
                 return False
             raise IPRouteError(f'cannot delete link {ifname}: {exc}') from exc
         return True
-
-
-def _is_link_local(net) -> bool:
-    return net.version == 6 and net.subnet_of(_LINK_LOCAL_V6)
-
-
-def _route_table(msg) -> int:
-    table = msg.get_attr('RTA_TABLE')
-    return int(table if table is not None else msg['table'])
-
-
-def _read_addresses(ipr, idx: int) -> List[str]:
-    out = []
-    for msg in ipr.get_addr():
-        if msg['index'] != idx:
-            continue
-        addr = msg.get_attr('IFA_LOCAL') or msg.get_attr('IFA_ADDRESS')
-        if not addr:
-            continue
-        iface = ipaddress.ip_interface(f"{addr}/{msg['prefixlen']}")
-        if _is_link_local(iface.network):
-            continue
-        out.append(str(iface))
-    return out
-
-
-def _read_routes(ipr, idx: int) -> List[str]:
-    out = []
-    for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in ipr.get_routes(family=family):
-            if msg.get_attr('RTA_OIF') != idx:
-                continue
-            if _route_table(msg) != RT_TABLE_MAIN:
-                continue
-            if msg['proto'] == RTPROT_KERNEL or msg['type'] != RTN_UNICAST:
-                continue
-            dst = msg.get_attr('RTA_DST')
-            if dst is None:
-                dst = str(ipaddress.IPv4Address(0) if family == socket.AF_INET else ipaddress.IPv6Address(0))
-            net = ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False)
-            if _is_link_local(net):
-                continue
-            out.append(str(net))
-    return out
-
-
-def read_link(ifname: str) -> Optional[Link]:
-    """The live Link of IFNAME, or None when there is no such link."""
-    with iproute() as ipr:
-        idx = link_index(ipr, ifname)
-        if idx is None:
-            return None
-        (msg,) = ipr.get_links(idx)
-        return Link(
-            exists=True,
-            mtu=msg.get_attr('IFLA_MTU'),
-            addresses=frozenset(_read_addresses(ipr, idx)),
-            up=bool(msg['flags'] & IFF_UP),
-            routes=frozenset(_read_routes(ipr, idx)),
-        )
 
 
 def _addr_args(text: str) -> dict:
@@ -219,6 +358,10 @@ def apply_link(ifname: str, plan: Plan) -> None:
 
     Routes come last: the kernel refuses a route through a link that is down.
     """
+    if not (plan.mtu is not None or plan.addresses_remove or plan.addresses_add or plan.set_up
+            or plan.routes_remove or plan.routes_add):
+        return  # a peer-only change: no need to import pyroute2
+    netlink_error = _pyroute2()[1]
     with iproute() as ipr:
         idx = link_index(ipr, ifname)
         if idx is None:
@@ -232,14 +375,14 @@ def apply_link(ifname: str, plan: Plan) -> None:
                 step = f'remove address {text}'
                 try:
                     ipr.addr('del', index=idx, **_addr_args(text))
-                except NetlinkError as exc:
+                except netlink_error as exc:
                     if getattr(exc, 'code', None) != 99:  # EADDRNOTAVAIL: already gone
                         raise
             for text in plan.addresses_add:
                 step = f'add address {text}'
                 try:
                     ipr.addr('add', index=idx, **_addr_args(text))
-                except NetlinkError as exc:
+                except netlink_error as exc:
                     if getattr(exc, 'code', None) != 17:  # EEXIST: already there
                         raise
             if plan.set_up:
@@ -249,19 +392,19 @@ def apply_link(ifname: str, plan: Plan) -> None:
                 step = f'remove route {text}'
                 try:
                     ipr.route('del', **_route_args(text, idx, delete=True))
-                except NetlinkError as exc:
+                except netlink_error as exc:
                     if getattr(exc, 'code', None) != 3:  # ESRCH: no such route
                         raise
             for text in plan.routes_add:
                 step = f'add route {text}'
                 try:
                     ipr.route('add', **_route_args(text, idx))
-                except NetlinkError as exc:
+                except netlink_error as exc:
                     if getattr(exc, 'code', None) == 17:  # EEXIST, and not through this link
                         raise IPRouteError(
                             f'{ifname}: a route to {text} already exists in the main table through'
                             ' another device; remove it, or set manage_routes=false'
                         ) from exc
                     raise
-        except NetlinkError as exc:
+        except netlink_error as exc:
             raise IPRouteError(f'{ifname}: cannot {step}: {exc}') from exc
