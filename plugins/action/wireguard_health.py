@@ -19,6 +19,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._fleet import HOST_VARS
 
 FORMATS = ('json', 'html', 'png', 'txt')
 
@@ -42,8 +43,6 @@ ARGUMENT_SPEC = {
     'formats': {'type': 'list', 'elements': 'str', 'default': list(FORMATS)},
     'title': {'type': 'str', 'default': 'WireGuard health'},
 }
-
-HOST_VARS = ('wireguard_addresses', 'wireguard_primary_hub')
 
 
 def _plain(value):

@@ -11,41 +11,15 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._fleet import (
+    normalize as fleet_from_inventory,
+)
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain as _plain
-
-HOST_VARS = ('wireguard_addresses', 'wireguard_primary_hub')
-
-
-def _hostvar(hostvars, host, name):
-    try:
-        hv = hostvars[host]
-    except KeyError:
-        return None
-    try:
-        value = hv.get(name) if hasattr(hv, 'get') else hv[name]
-    except KeyError:
-        return None
-    if value is None or type(value).__name__ in ('AnsibleUndefined', 'StrictUndefined', 'Undefined'):
-        return None
-    return _plain(value)
 
 
 def wireguard_fleet(networks, sites=None, groups=None, hostvars=None):
     """Normalized fleet with 'errors' and 'warnings' (see _topology.normalize)."""
-    groups = _plain(groups or {})
-    networks = _plain(networks) if networks is not None else []
-    sites = _plain(sites) if sites is not None else []
-    wanted = set(groups.get('all', []))
-    hv = {}
-    if hostvars is not None:
-        for host in sorted(wanted):
-            entry = {}
-            for name in HOST_VARS:
-                value = _hostvar(hostvars, host, name)
-                if value is not None:
-                    entry[name] = value
-            hv[host] = entry
-    return topo.normalize(networks, sites, groups, hv)
+    return fleet_from_inventory(networks, sites, groups, hostvars)
 
 
 def wireguard_validate(fleet, registry=None):

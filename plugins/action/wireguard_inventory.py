@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: meshlab.wireguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Controller side of meshlab.wireguard.wireguard_inventory (documentation in plugins/modules/).
+
+One task instead of a chain of set_fact/assert tasks: every task is a round over all hosts,
+so the role's controller-side work is folded into this one call per stage.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
+
+ARGUMENT_SPEC = {
+    'stage': {'type': 'str', 'default': 'config', 'choices': ['check', 'config']},
+    'networks': {'type': 'list', 'elements': 'dict', 'default': []},
+    'sites': {'type': 'list', 'elements': 'dict', 'default': []},
+    'registry_path': {'type': 'path', 'required': True},
+    'registry': {'type': 'dict'},
+    'host': {'type': 'str'},
+    'firewall': {'type': 'str', 'default': ''},
+    'psk_secret_set': {'type': 'bool', 'default': True},
+}
+
+# A registry in a job's scratch space is gone after the job (AWX, ansible-runner)
+JOB_TEMP = re.compile(r'^/runner/|^/tmp/')
+
+NO_HOST = {'networks': [], 'absent': [], 'forwarding': False, 'ipv6': False, 'warnings': []}
+
+
+def membership(fleet, host):
+    """The networks `host` is a member of, present and absent, and whether any uses PSKs."""
+    mine = [n for n in fleet['networks'].values() if host in n['members']]
+    present = sorted(n['name'] for n in mine if n['state'] == 'present')
+    absent = sorted(n['name'] for n in mine if n['state'] == 'absent')
+    uses_psk = any(n['state'] == 'present' and n.get('preshared_keys') for n in fleet['networks'].values())
+    return {'member': bool(present or absent), 'networks': present, 'absent': absent, 'uses_psk': uses_psk}
+
+
+def role_errors(fleet, firewall, psk_secret_set):
+    """Input errors that depend on role settings, not on the topology."""
+    errors = []
+    present = [n for n in fleet['networks'].values() if n['state'] == 'present']
+    if firewall == 'ufw' and any(n.get('masquerade') for n in present):
+        errors.append('wireguard_firewall: ufw has no masquerade rules; use wireguard_firewall=nftables '
+                      'or iptables, or set masquerade: false on the networks')
+    if any(n.get('preshared_keys') for n in present) and not psk_secret_set:
+        errors.append('wireguard_psk_secret: preshared_keys is on but there is no secret; create one in '
+                      'vault: ansible-vault encrypt_string "$(head -c 48 /dev/urandom | base64 -w0)" '
+                      '--name wireguard_psk_secret, or set wireguard_psk_secret_path to a controller '
+                      'file the role creates (mode 0600)')
+    return errors
+
+
+class ActionModule(ActionBase):
+    _requires_connection = False
+    _supports_check_mode = True
+    TRANSFERS_FILES = False
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        del tmp
+        args = plain(self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1])
+        host = args['host'] or plain(task_vars.get('inventory_hostname'))
+        fleet = _fleet.normalize(args['networks'], args['sites'], task_vars.get('groups'),
+                                 task_vars.get('hostvars'))
+        try:
+            registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
+        except reg.RegistryError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        result.update(membership(fleet, host))
+        result['changed'] = False
+        warnings = []
+        if args['stage'] == 'check':
+            errors = topo.validate(fleet, registry) + role_errors(fleet, args['firewall'],
+                                                                   args['psk_secret_set'])
+        else:
+            errors = list(fleet.get('errors') or [])  # the check stage has said more already
+        if errors:
+            result.update(failed=True, errors=errors,
+                          msg=f'{len(errors)} input error(s)'
+                          + (', nothing was changed' if args['stage'] == 'check' else '')
+                          + ':\n- ' + '\n- '.join(errors))
+            return result
+        if args['stage'] == 'check':
+            warnings.extend(fleet.get('warnings') or [])
+            if (task_vars.get('awx_job_id') is not None or task_vars.get('tower_job_id') is not None) \
+                    and JOB_TEMP.match(args['registry_path']):
+                warnings.append(
+                    f"wireguard_registry_path is {args['registry_path']}, inside this job's temporary "
+                    'directory. The registry must outlive the job, or a later run with --limit or with a '
+                    "host unreachable cannot configure that host's peers: set wireguard_registry_path "
+                    '(and wireguard_clients_dir) to persistent storage, or keep the registry in the '
+                    'inventory repository.')
+            result['fleet'] = fleet
+        else:
+            host_config = topo.host_config(fleet, registry, host) if result['member'] else dict(NO_HOST)
+            warnings.extend(host_config['warnings'])
+            result['host'] = host_config
+        if warnings:
+            result['warnings'] = warnings
+        return result

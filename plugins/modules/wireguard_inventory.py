@@ -1,0 +1,144 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: meshlab.wireguard contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# Documentation only: the work is done on the controller by plugins/action/wireguard_inventory.py.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: wireguard_inventory
+short_description: Check a fleet's WireGuard variables and work out one host's networks and peers
+version_added: 0.1.0
+description:
+  - Runs on the controller only; it never contacts the host. The role M(meshlab.wireguard.wireguard)
+    calls it twice per host and run, in place of a chain of C(set_fact) and C(assert) tasks (every
+    task is a round over all hosts, so fewer tasks make a faster run).
+  - Reads the networks and sites (C(wireguard_networks), C(wireguard_sites)), the inventory groups
+    and each member's C(wireguard_addresses) and C(wireguard_primary_hub) (from C(hostvars)).
+    Membership comes from inventory groups and host lists only, never from the play's hosts, so
+    C(--limit) cannot shrink a network.
+  - V(check) checks every input against the registry (pools, pinned addresses, duplicates) and
+    fails with every problem, each naming the variable and the fix, before anything on a host is
+    changed; it returns the normalized fleet that M(meshlab.wireguard.wireguard_registry) publishes.
+  - V(config) returns what O(host) configures, per network its addresses, listen port, peers
+    (public keys, endpoints, allowed IPs; never a preshared key), LANs and firewall inputs.
+  - Input warnings (e.g. a peer that has not published a key yet) are shown as Ansible warnings.
+author:
+  - meshlab.wireguard contributors (@meshlab)
+options:
+  stage:
+    description: V(check) (validate, return the fleet) or V(config) (return the host's configuration).
+    type: str
+    choices: [check, config]
+    default: config
+  networks:
+    description: The networks, normally C(wireguard_networks); see the role's argument spec.
+    type: list
+    elements: dict
+    default: []
+  sites:
+    description: The sites, normally C(wireguard_sites).
+    type: list
+    elements: dict
+    default: []
+  registry_path:
+    description: The registry file on the controller (see M(meshlab.wireguard.wireguard_registry)).
+    type: path
+    required: true
+  registry:
+    description:
+      - Use this registry data instead of reading O(registry_path), e.g. the registry a check-mode
+        run of M(meshlab.wireguard.wireguard_registry) returned.
+    type: dict
+  host:
+    description: The host to work out; defaults to C(inventory_hostname).
+    type: str
+  firewall:
+    description: The role's firewall backend; V(ufw) cannot masquerade, which is reported as an error.
+    type: str
+    default: ''
+  psk_secret_set:
+    description:
+      - Whether a preshared-key secret is available; without one, a network with preshared keys
+        is an input error.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: all
+notes:
+  - This is an action plugin; it needs no connection to the host.
+seealso:
+  - module: meshlab.wireguard.wireguard_registry
+  - module: meshlab.wireguard.wireguard_interface
+"""
+
+EXAMPLES = r"""
+- name: Check the inputs (controller)
+  meshlab.wireguard.wireguard_inventory:
+    stage: check
+    networks: "{{ wireguard_networks }}"
+    sites: "{{ wireguard_sites }}"
+    registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
+  register: wg_inputs
+
+- name: This host's networks and peers (controller)
+  meshlab.wireguard.wireguard_inventory:
+    networks: "{{ wireguard_networks }}"
+    registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
+  register: wg_config
+
+- name: Configure the interfaces
+  meshlab.wireguard.wireguard_interface:
+    name: "{{ item.name }}"
+    private_key_path: "/etc/wireguard/{{ item.name }}.key"
+    listen_port: "{{ item.port }}"
+    addresses: "{{ item.addresses }}"
+    peers: "{{ item.peers }}"
+  loop: "{{ wg_config.host.networks }}"
+"""
+
+RETURN = r"""
+member:
+  description: Whether the host is a member of any network (present or absent).
+  returned: success
+  type: bool
+networks:
+  description: The present networks the host is a member of.
+  returned: success
+  type: list
+  elements: str
+absent:
+  description: The networks with C(state=absent) the host is a member of (their interfaces are removed).
+  returned: success
+  type: list
+  elements: str
+uses_psk:
+  description: Whether any present network of the fleet uses preshared keys.
+  returned: success
+  type: bool
+fleet:
+  description: The normalized fleet (networks with members, pools, roles; sites).
+  returned: stage=check
+  type: dict
+host:
+  description:
+    - What the host configures. C(networks) is a list, one entry per network, with C(name), C(port),
+      C(mtu), C(role), C(addresses), C(peers), C(clients), C(local_lans), C(forward_tunnel),
+      C(forwarding), C(masquerade), C(preshared_keys) and C(missing); C(absent) lists network
+      names; C(forwarding) and C(ipv6) tell whether the host forwards and has IPv6 tunnel addresses.
+  returned: stage=config
+  type: dict
+errors:
+  description: Every input problem, each naming the variable and the fix (the task fails).
+  returned: failure
+  type: list
+  elements: str
+"""
