@@ -44,6 +44,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Link,
     Peer,
     format_endpoint,
+    network,
     split_endpoint,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import desired_routes
@@ -211,7 +212,7 @@ def _allowed_ips(items, label: str, errors: _Errors) -> tuple:
     nets = set()
     for item in items or ():
         try:
-            nets.add(ipaddress.ip_network(str(item).strip(), strict=False))
+            nets.add(network(item))
         except ValueError:
             errors.add(f'{label} allowed_ips: {item!r} is not a network: write an address or CIDR, '
                        "for example '100.64.0.2/32' or 'fd3a:6c1e:9b42:100::2/128'")

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import errno
-import ipaddress
 import socket
 import struct
 import traceback
@@ -48,6 +47,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     PeerStats,
     Plan,
     format_endpoint,
+    network,
     sorted_networks,
     split_endpoint,
 )
@@ -175,7 +175,7 @@ _AIP_SIZE = {4: 28, 6: 40}
 
 
 def _allowed_ip(text: str):
-    net = ipaddress.ip_network(text, strict=False)
+    net = network(text)
     family = socket.AF_INET if net.version == 4 else socket.AF_INET6
     nla = {'attrs': [['WGALLOWEDIP_A_FAMILY', family],
                      ['WGALLOWEDIP_A_IPADDR', net.network_address.packed],

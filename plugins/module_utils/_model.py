@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Optional, Tuple
+from typing import Dict, FrozenSet, Optional, Tuple, Union
 
 KEY_B64_LEN = 44
 HANDSHAKE_FRESH_SECONDS = 180  # WireGuard rekeys every 120 s; older than 180 s means no live session
@@ -21,9 +21,35 @@ class InputError(ValueError):
     """Bad user input, detected before anything on the host changes. The message names the fix."""
 
 
+# Canonical forms are worked out once per distinct text and run: the desired and the live state
+# name the same endpoints and networks, and _desired, the UAPI/netlink readers, plan(), the
+# routes, render() and the verification would otherwise parse each of them again (with 1,000
+# peers, ipaddress parsing was the largest part of a run). Cleared when full, so a long-lived
+# process (tests) stays bounded.
+_CACHE_LIMIT = 100000
+_NETWORKS: Dict[str, Union[ipaddress.IPv4Network, ipaddress.IPv6Network]] = {}
+_ENDPOINTS: Dict[str, str] = {}
+
+
+def _remember(cache: dict, key, value):
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def network(text) -> Union[ipaddress.IPv4Network, ipaddress.IPv6Network]:
+    """ipaddress.ip_network(text, strict=False), parsed once per distinct text; ValueError if invalid."""
+    key = text if isinstance(text, str) else str(text)
+    found = _NETWORKS.get(key)
+    if found is None:
+        found = _remember(_NETWORKS, key, ipaddress.ip_network(key.strip(), strict=False))
+    return found
+
+
 def canonical_network(text: str) -> str:
     """'10.0.0.1/24' -> '10.0.0.0/24'; a bare address becomes a host route (/32 or /128)."""
-    return str(ipaddress.ip_network(str(text).strip(), strict=False))
+    return str(network(text))
 
 
 def canonical_interface_address(text: str) -> str:
@@ -180,7 +206,7 @@ def sorted_networks(items) -> Tuple[str, ...]:
     ('10.0.0.1/24', '10.0.0.0/24', 'fd00::/64') -> ('10.0.0.0/24', 'fd00::/64'). Raises ValueError
     on an unparsable network.
     """
-    nets = {ipaddress.ip_network(str(item).strip(), strict=False) for item in items}
+    nets = {network(item) for item in items}
     return tuple(str(n) for n in sorted(nets, key=_network_sort_key))
 
 
@@ -223,12 +249,17 @@ def format_endpoint(address: str, port: int) -> str:
     ip = ipaddress.ip_address(addr_text)
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip, pct, zone = ip.ipv4_mapped, '', ''
-    if ip.version == 6:
-        return f'[{ip}{pct}{zone}]:{int(port)}'
-    return f'{ip}:{int(port)}'
+    out = f'[{ip}{pct}{zone}]:{int(port)}' if ip.version == 6 else f'{ip}:{int(port)}'
+    if 1 <= int(port) <= 65535 and out not in _ENDPOINTS:
+        _remember(_ENDPOINTS, out, out)  # already canonical: canonical_endpoint(out) needs no parsing
+    return out
 
 
 def canonical_endpoint(text: str) -> str:
     """A literal endpoint in WireGuard's spelling ('[FD00:0::1]:51820' -> '[fd00::1]:51820')."""
-    host, port = split_endpoint(text)
-    return format_endpoint(host, port)
+    key = text if isinstance(text, str) else str(text)
+    found = _ENDPOINTS.get(key)
+    if found is None:
+        host, port = split_endpoint(key)
+        found = _remember(_ENDPOINTS, key, format_endpoint(host, port))
+    return found

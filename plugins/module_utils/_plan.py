@@ -51,6 +51,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Plan,
     Roam,
     canonical_endpoint,
+    network,
 )
 
 PEER_FIELDS = ('preshared_key', 'endpoint', 'allowed_ips', 'persistent_keepalive')
@@ -66,7 +67,7 @@ def _is_link_local_v6(net) -> bool:
 
 
 def _net_sort_key(text: str):
-    net = ipaddress.ip_network(text, strict=False)
+    net = network(text)
     return (net.version, net.network_address, net.prefixlen)
 
 
@@ -96,7 +97,7 @@ def routes_for(peers: Iterable[Peer], addresses: Iterable[str]) -> FrozenSet[str
             if text in seen:
                 continue
             seen.add(text)
-            net = ipaddress.ip_network(text, strict=False)
+            net = network(text)
             if _is_default(net):
                 continue
             candidates = own_v4 if net.version == 4 else own_v6
@@ -280,7 +281,7 @@ def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: boo
         routes_add = sorted(want_routes - have_routes, key=_net_sort_key)
         routes_remove = sorted(
             (r for r in have_routes - want_routes
-             if not _is_link_local_v6(ipaddress.ip_network(r, strict=False))),
+             if not _is_link_local_v6(network(r))),
             key=_net_sort_key,
         )
 

@@ -31,7 +31,11 @@ import re
 import shlex
 from typing import Dict, List, Optional
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Interface, canonical_endpoint
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    Interface,
+    canonical_endpoint,
+    network,
+)
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import desired_routes
 
 HEADER = '# Managed by meshlab.wireguard (wireguard_interface): local changes are overwritten.'
@@ -39,7 +43,7 @@ _NAME_RE = re.compile(r'^\s*#\s*name\s*=\s*(.*?)\s*$', re.IGNORECASE)
 
 
 def _net_key(text: str):
-    net = ipaddress.ip_network(text, strict=False)
+    net = network(text)
     return (net.version, net.network_address, net.prefixlen)
 
 
@@ -55,7 +59,7 @@ def _one_line(text) -> str:
 def _has_default_route(interface: Interface) -> bool:
     for peer in interface.device.peers.values():
         for net in peer.allowed_ips:
-            if ipaddress.ip_network(net, strict=False).prefixlen == 0:
+            if network(net).prefixlen == 0:
                 return True
     return False
 
