@@ -22,6 +22,7 @@ from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import pl
 ARGUMENT_SPEC = {
     'stage': {'type': 'str', 'default': 'config', 'choices': ['check', 'config']},
     'networks': {'type': 'list', 'elements': 'dict', 'default': []},
+    'fleet': {'type': 'dict'},
     'sites': {'type': 'list', 'elements': 'dict', 'default': []},
     'registry_path': {'type': 'path', 'required': True},
     'registry': {'type': 'dict'},
@@ -71,8 +72,11 @@ class ActionModule(ActionBase):
         del tmp
         args = plain(self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1])
         host = args['host'] or plain(task_vars.get('inventory_hostname'))
-        fleet = _fleet.normalize(args['networks'], args['sites'], task_vars.get('groups'),
-                                 task_vars.get('hostvars'))
+        if args['stage'] == 'config' and args['fleet']:
+            fleet = args['fleet']  # the check stage read every member's variables already
+        else:
+            fleet = _fleet.normalize(args['networks'], args['sites'], task_vars.get('groups'),
+                                     task_vars.get('hostvars'))
         try:
             registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
         except reg.RegistryError as exc:

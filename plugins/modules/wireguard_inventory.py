@@ -39,6 +39,12 @@ options:
     type: list
     elements: dict
     default: []
+  fleet:
+    description:
+      - With V(config), the RV(fleet) an earlier V(check) returned, instead of working it out again
+        from O(networks), O(sites) and every member's variables (the slow part on a large
+        inventory).
+    type: dict
   sites:
     description: The sites, normally C(wireguard_sites).
     type: list

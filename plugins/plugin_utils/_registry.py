@@ -87,11 +87,15 @@ def locked(path, exclusive=True, timeout=120.0):
         os.close(fd)  # closing releases the flock
 
 
+# libyaml's loader when PyYAML has it: every host's run reads the registry several times
+_Loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+
+
 def load(path):
     """The registry as a dict (an empty one when the file does not exist)."""
     try:
         with open(path, encoding='utf-8') as f:
-            data = yaml.safe_load(f)
+            data = yaml.load(f, Loader=_Loader)  # noqa: S506 - a safe loader
     except FileNotFoundError:
         return empty()
     except (OSError, yaml.YAMLError) as exc:
@@ -152,6 +156,13 @@ def update(path, change, check_mode=False):
         after = copy.deepcopy(before)
         value = change(after)
         return before, after, after != before, value
+    # An unchanged host (every re-run) needs no lock: writers replace the file by rename, so this
+    # read is a consistent snapshot, and a change that is a no-op on it is a no-op, full stop.
+    before = load(path)
+    after = copy.deepcopy(before)
+    value = change(after)
+    if after == before:
+        return before, after, False, value
     with locked(path):
         before = load(path)
         after = copy.deepcopy(before)
