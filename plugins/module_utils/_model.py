@@ -174,22 +174,43 @@ class Plan:
             or self.routes_remove or self.set_up
         )
 
-    def describe(self) -> dict:
-        """A user-facing summary with every secret redacted (used for results and diff)."""
+    def counts(self) -> Dict[str, int]:
+        """How many peers are added, updated, removed and routes added, removed."""
+        out = {'peers_add': 0, 'peers_update': 0, 'peers_remove': 0}
+        for change in self.peers:
+            out['peers_' + change.action] += 1
+        out['routes_add'] = len(self.routes_add)
+        out['routes_remove'] = len(self.routes_remove)
+        return out
+
+    def describe(self, limit: Optional[int] = None) -> dict:
+        """A user-facing summary with every secret redacted (used for results and diff).
+
+        With LIMIT, `peers`, `routes_add` and `routes_remove` hold at most LIMIT entries each
+        (the first in plan order): a 1,000-peer result is large, and Ansible scans every string of
+        a result for secrets. `counts` always has the full numbers, `truncated` says whether a
+        list was cut.
+        """
         device = dict(self.device)
         if 'private_key' in device:
             device['private_key'] = '<changed>'
+        peers, routes_add, routes_remove = self.peers, self.routes_add, self.routes_remove
+        if limit is not None:
+            peers, routes_add, routes_remove = peers[:limit], routes_add[:limit], routes_remove[:limit]
         return {
             'create': self.create,
             'delete': self.delete,
             'device': device,
-            'peers': [c.describe() for c in self.peers],
+            'peers': [c.describe() for c in peers],
             'mtu': self.mtu,
             'addresses_add': list(self.addresses_add),
             'addresses_remove': list(self.addresses_remove),
-            'routes_add': list(self.routes_add),
-            'routes_remove': list(self.routes_remove),
+            'routes_add': list(routes_add),
+            'routes_remove': list(routes_remove),
             'set_up': self.set_up,
+            'counts': self.counts(),
+            'truncated': (len(peers), len(routes_add), len(routes_remove))
+            != (len(self.peers), len(self.routes_add), len(self.routes_remove)),
         }
 
 

@@ -323,8 +323,11 @@ plan:
       description: Device fields set (V(private_key) shown as V(<changed>)), V(listen_port), V(fwmark).
       type: dict
     peers:
-      description: Peer changes, each with C(action) (add, update, remove), C(public_key),
-        C(fields) (update), C(peer) (add, update; preshared key shown as V(<set>)).
+      description:
+        - Peer changes, each with C(action) (add, update, remove), C(public_key),
+          C(fields) (update), C(peer) (add, update; preshared key shown as V(<set>)).
+        - In plan order (removes, updates, adds, each sorted by public key), at most the first 20;
+          RV(plan.counts) has the full numbers and RV(plan.truncated) says whether the list was cut.
       type: list
       elements: dict
     mtu:
@@ -339,15 +342,26 @@ plan:
       type: list
       elements: str
     routes_add:
-      description: Routes added (destination networks through the interface).
+      description: Routes added (destination networks through the interface), at most the first 20.
       type: list
       elements: str
     routes_remove:
-      description: Routes removed.
+      description: Routes removed, at most the first 20.
       type: list
       elements: str
     set_up:
       description: The link is set up.
+      type: bool
+    counts:
+      description:
+        - The full numbers behind the bounded lists, C(peers_add), C(peers_update), C(peers_remove),
+          C(routes_add) and C(routes_remove).
+      type: dict
+    truncated:
+      description:
+        - Whether RV(plan.peers), RV(plan.routes_add) or RV(plan.routes_remove) hold fewer entries
+          than RV(plan.counts) (more than 20 changes of one kind). A large result is slow: Ansible
+          scans every value of a result for secrets.
       type: bool
   sample:
     create: false
@@ -368,6 +382,8 @@ plan:
     routes_add: []
     routes_remove: []
     set_up: false
+    counts: {peers_add: 1, peers_update: 0, peers_remove: 0, routes_add: 0, routes_remove: 0}
+    truncated: false
 config_path:
   description: The C(wg-quick) configuration file.
   returned: always
@@ -443,6 +459,8 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import pla
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import routes_for
 
 SYSTEMD_RUNNING_DIR = '/run/systemd/system'
+# Peer changes and routes listed in `plan` (and `remaining_plan`); `counts` has the full numbers.
+RESULT_LIST_LIMIT = 20
 REDACTED_CONFIG_KEYS = ('privatekey', 'presharedkey')
 
 
@@ -681,8 +699,9 @@ def main():
     exclusive = params['exclusive']
     manage_routes = params['manage_routes']
 
-    result = {'changed': False, 'engine': None, 'plan': Plan(name=name).describe(), 'roamed': [],
-              'config_path': config_path, 'config_changed': False, 'unit': None, 'unit_changed': False}
+    result = {'changed': False, 'engine': None, 'plan': Plan(name=name).describe(RESULT_LIST_LIMIT),
+              'roamed': [], 'config_path': config_path, 'config_changed': False, 'unit': None,
+              'unit_changed': False}
     if desired is not None:
         result['public_key'] = _keys.public_key_of(desired.device.private_key)
 
@@ -707,7 +726,7 @@ def main():
     result['engine'] = engine_kind
     plan = make_plan(desired, live, exclusive=exclusive, manage_routes=manage_routes,
                      previous_endpoints=previous_endpoints, now=now)
-    result['plan'] = plan.describe()
+    result['plan'] = plan.describe(RESULT_LIST_LIMIT)
     result['roamed'] = [r.describe() for r in plan.roamed]
     if plan.create:
         try:
@@ -806,7 +825,7 @@ def main():
     result['roamed'] = [roamed[k] for k in sorted(roamed)]
     if remaining.changed:
         module.fail_json(msg=f'{name} still differs from the desired state after applying the plan',
-                         remaining_plan=remaining.describe(), **result)
+                         remaining_plan=remaining.describe(RESULT_LIST_LIMIT), **result)
     if module._diff and again is not None:
         result['diff'][0]['after'] = view(again, names)
     module.exit_json(**result)

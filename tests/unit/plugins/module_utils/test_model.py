@@ -5,6 +5,9 @@ import pytest
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _model
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    Peer,
+    PeerChange,
+    Plan,
     canonical_endpoint,
     canonical_network,
     format_endpoint,
@@ -43,3 +46,18 @@ def test_caches_stay_bounded(monkeypatch):
     for i in range(10):
         assert network(f'10.0.{i}.0/24') == ipaddress.ip_network(f'10.0.{i}.0/24')
     assert len(_model._NETWORKS) <= 3
+
+
+def test_describe_with_a_limit_keeps_counts_and_says_truncated():
+    keys = [f'{i:02d}' + 'A' * 42 for i in range(5)]
+    changes = [PeerChange('add', k, Peer(k)) for k in keys] + [PeerChange('remove', 'R' * 44)]
+    plan = Plan(name='wg0', peers=tuple(changes), routes_add=('10.0.0.0/24', '10.0.1.0/24'))
+    full = plan.describe()
+    assert len(full['peers']) == 6 and not full['truncated']
+    assert full['counts'] == {'peers_add': 5, 'peers_update': 0, 'peers_remove': 1,
+                              'routes_add': 2, 'routes_remove': 0}
+    cut = plan.describe(limit=2)
+    assert [c['public_key'] for c in cut['peers']] == keys[:2]
+    assert cut['routes_add'] == ['10.0.0.0/24', '10.0.1.0/24']
+    assert cut['truncated'] and cut['counts'] == full['counts']
+    assert not plan.describe(limit=6)['truncated']

@@ -515,3 +515,32 @@ def test_verification_still_requires_a_session_for_a_roam(host, run, args):
     result = fail(run, args)
     assert 'still differs' in result['msg']
     assert updates(result['remaining_plan']) == [('update', ['endpoint'])]
+
+
+# --------------------------------------------------------------------------- bounded result
+
+def many_peers(count):
+    return [{'public_key': _keys.public_key_of(_keys.generate_private_key()),
+             'allowed_ips': [f'10.{i // 250}.{i % 250}.0/24']} for i in range(count)]
+
+
+def test_result_lists_at_most_twenty_peers_and_routes_with_full_counts(host, run, args):
+    args = dict(args, peers=many_peers(30))
+    checked = run(args, check=True)
+    done = run(args)
+    plan = done['plan']
+    assert done['changed'] and plan == checked['plan']
+    assert len(plan['peers']) == 20 and len(plan['routes_add']) == 20 and plan['truncated']
+    assert plan['counts'] == {'peers_add': 30, 'peers_update': 0, 'peers_remove': 0,
+                              'routes_add': 30, 'routes_remove': 0}
+    first = sorted(p['public_key'] for p in args['peers'])[:20]
+    assert [c['public_key'] for c in plan['peers']] == first  # plan order: adds sorted by key
+    assert len(host.device.peers) == 30  # only the result is bounded, not the work
+    # one change among many: listed in full, nothing cut
+    args['peers'][7] = dict(args['peers'][7], persistent_keepalive=25)
+    one = run(args)['plan']
+    assert [c['fields'] for c in one['peers']] == [['persistent_keepalive']] and not one['truncated']
+    assert one['counts']['peers_update'] == 1
+    unchanged = run(args)
+    assert not unchanged['changed'] and not unchanged['plan']['truncated']
+    assert unchanged['plan']['counts'] == dict.fromkeys(plan['counts'], 0)
