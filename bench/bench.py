@@ -648,7 +648,7 @@ all:
 CONTROLLER_ACTIONS = {
     'set_fact', 'assert', 'debug', 'fail', 'meta', 'include_tasks', 'import_tasks', 'include_role',
     'include_vars', 'validate_argument_spec', 'add_host', 'group_by', 'set_stats',
-    'wireguard_registry', 'wireguard_client', 'wireguard_health',
+    'wireguard_registry', 'wireguard_client', 'wireguard_health', 'wireguard_inventory',
 }
 
 
