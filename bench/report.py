@@ -278,6 +278,12 @@ def peers_section(peers):
     return out
 
 
+def first_apply_ratio(peers):
+    """(summary of the first apply, module alone / wg syncconf) of part 2."""
+    first = peers['summary']['first']
+    return first, ratio(first['module'], first['syncconf'])
+
+
 def analysis_section(data):
     """Why targets were missed, from the numbers of this run."""
     out = ['## Why targets were missed', '']
@@ -332,8 +338,7 @@ def analysis_section(data):
                     f"converge {a['ratio_converge']:.1f}x to {big['ratio_converge']:.1f}x.")
     peers = data.get('peers')
     if peers:
-        first = peers['summary']['first']
-        r = ratio(first['module'], first['syncconf'])
+        first, r = first_apply_ratio(peers)
         if r is not None and r > TARGET_PEERS:
             fixed = peers['summary'].get('ping_alone')
             fixed_txt = (f" Of that, {fmt(fixed, 3)} s is what any Ansible module costs (the ping module "
@@ -381,8 +386,7 @@ def history_section(data):
                    f"{EARLIER['tasks']} | {fold(s['tasks_rerun']['tasks'])} |")
     peers = data.get('peers')
     if peers:
-        first = peers['summary']['first']
-        r = ratio(first['module'], first['syncconf'])
+        r = first_apply_ratio(peers)[1]
         if r is not None:
             out += ['', f"1,000-peer first apply, module alone x `wg syncconf`: then "
                         f"{EARLIER['module_first']:.1f}x, now {r:.1f}x."]

@@ -13,11 +13,10 @@ import re
 import tempfile
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -172,17 +171,10 @@ def qr_terminal(text):
     return out.getvalue()
 
 
-class ActionModule(ActionBase):
-    _requires_connection = False
-    _supports_check_mode = True
-    TRANSFERS_FILES = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
-        args = plain(args)
+    def work(self, args, task_vars, result):
         check = bool(self._task.check_mode)
         name, network = args['name'], args['network']
         if not NAME_RE.match(name) or not topo.IFNAME_RE.match(network):

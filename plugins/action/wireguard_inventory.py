@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
 ARGUMENT_SPEC = {
@@ -61,16 +61,10 @@ def role_errors(fleet, firewall, psk_secret_set):
     return errors
 
 
-class ActionModule(ActionBase):
-    _requires_connection = False
-    _supports_check_mode = True
-    TRANSFERS_FILES = False
+class ActionModule(ControllerAction):
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        del tmp
-        args = plain(self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1])
+    def work(self, args, task_vars, result):
         host = args['host'] or plain(task_vars.get('inventory_hostname'))
         if args['stage'] == 'config' and args['fleet']:
             fleet = args['fleet']  # the check stage read every member's variables already
