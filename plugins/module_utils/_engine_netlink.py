@@ -33,7 +33,7 @@ import errno
 import socket
 import struct
 import traceback
-from typing import Dict, List, Optional
+from typing import Dict, Iterable, List, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
@@ -95,8 +95,12 @@ def _endpoint_text(value) -> Optional[str]:
     return format_endpoint(addr, int(port))
 
 
-def device_from_messages(messages) -> Device:
-    """Merge every message of a WG_CMD_GET_DEVICE dump into one Device (peers by public key)."""
+def device_from_messages(messages, only: Optional[Iterable[str]] = None) -> Device:
+    """Merge every message of a WG_CMD_GET_DEVICE dump into one Device (peers by public key).
+
+    only: public keys; the other peers are left out (the kernel dumps them all anyway).
+    """
+    wanted = None if only is None else set(only)
     private_key = None
     listen_port = None
     fwmark = 0
@@ -114,7 +118,7 @@ def device_from_messages(messages) -> Device:
             fwmark = int(value)
         for nla in msg.get_attr('WGDEVICE_A_PEERS') or ():
             pub = _key_text(nla.get_attr('WGPEER_A_PUBLIC_KEY'))
-            if pub is None:
+            if pub is None or (wanted is not None and pub not in wanted):
                 continue
             rec = peers.get(pub)
             if rec is None:
@@ -321,7 +325,7 @@ class NetlinkEngine(Engine):
     def delete(self, ifname: str) -> None:
         _iproute.delete_link(ifname)
 
-    def read(self, ifname: str) -> Device:
+    def read(self, ifname: str, peers: Optional[Iterable[str]] = None) -> Device:
         wg = self._open()
         try:
             messages = list(wg.info(ifname))
@@ -329,7 +333,7 @@ class NetlinkEngine(Engine):
             raise EngineError(f'cannot read WireGuard device {ifname}: {exc}') from exc
         finally:
             wg.close()
-        return device_from_messages(messages)
+        return device_from_messages(messages, only=peers)
 
     def apply(self, ifname: str, plan: Plan) -> None:
         messages = set_messages(ifname, plan)

@@ -28,7 +28,7 @@ import shutil
 import signal
 import socket
 import time
-from typing import List, Optional
+from typing import Iterable, List, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute, _uapi
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
@@ -237,9 +237,9 @@ class UapiEngine(Engine):
             self._stop_processes(pids)
         self._remove_stale_socket(ifname)
 
-    def read(self, ifname: str) -> Device:
+    def read(self, ifname: str, peers: Optional[Iterable[str]] = None) -> Device:
         try:
-            return self._client(ifname).get()
+            return self._client(ifname).get(only=peers)
         except (OSError, _uapi.UapiError) as exc:
             raise EngineError(f'cannot read {ifname} through {self.socket_path(ifname)}: {exc}') from exc
 

@@ -17,7 +17,7 @@ deleted at once), else userspace.
 from __future__ import annotations
 
 import os
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Plan
@@ -52,8 +52,12 @@ class Engine:
         """Remove the device (and for userspace, make sure its process ends)."""
         raise NotImplementedError
 
-    def read(self, ifname: str) -> Device:
-        """The full live device: private key, port, fwmark, peers merged by key, stats."""
+    def read(self, ifname: str, peers: Optional[Iterable[str]] = None) -> Device:
+        """The full live device: private key, port, fwmark, peers merged by key, stats.
+
+        peers: only these public keys' peers (and stats); None for all. For a verification that
+        needs only the peers a plan touched.
+        """
         raise NotImplementedError
 
     def apply(self, ifname: str, plan: Plan) -> None:

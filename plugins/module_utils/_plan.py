@@ -298,3 +298,64 @@ def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: boo
         set_up=bool(desired.link.up and (create or not live.link.up)),
         roamed=tuple(roamed[k] for k in sorted(roamed)),
     )
+
+
+def link_changed(applied: Plan) -> bool:
+    """Whether APPLIED sets anything on the link (MTU, addresses, up, routes)."""
+    return bool(applied.mtu is not None or applied.addresses_add or applied.addresses_remove
+                or applied.set_up or applied.routes_add or applied.routes_remove)
+
+
+def verify(applied: Plan, desired: Optional[Interface], live: Optional[Interface], exclusive: bool = True,
+           manage_routes: bool = True, previous_endpoints: Optional[Dict[str, Optional[str]]] = None,
+           now: Optional[float] = None) -> Plan:
+    """What of the APPLIED plan is not true of LIVE (read after applying): the remaining Plan.
+
+    A create, a delete, or an interface that is gone: everything is checked, plan(desired, live,
+    ...). Otherwise only what APPLIED changed, so a one-peer change of 1,000 peers compares one
+    peer: the device fields (always, three values); the peers it added or updated (every field,
+    roams tolerated as in plan()) or removed (must be gone); the link items it set (MTU, the
+    addresses and routes it added or removed, up). LIVE needs to hold only those peers (see
+    Engine.read(peers=)); its link only matters when APPLIED changed the link.
+    """
+    if applied.create or applied.delete or desired is None or live is None or not live.link.exists:
+        return plan(desired, live, exclusive=exclusive, manage_routes=manage_routes,
+                    previous_endpoints=previous_endpoints, now=now)
+    touched = [c.public_key for c in applied.peers]
+    want = {k: desired.device.peers[k] for k in touched if k in desired.device.peers}
+    have = {k: live.device.peers[k] for k in touched if k in live.device.peers}
+    roamed = endpoint_roams(
+        Interface(desired.name, Device(peers=want)),
+        Interface(live.name, Device(peers=have, stats=live.device.stats)),
+        previous_endpoints, now)
+    peer_changes = _peer_changes(want, have, exclusive=True, roamed=roamed)
+
+    mtu = None
+    addresses_add: Tuple[str, ...] = ()
+    addresses_remove: Tuple[str, ...] = ()
+    routes_add: Tuple[str, ...] = ()
+    routes_remove: Tuple[str, ...] = ()
+    set_up = False
+    if link_changed(applied):
+        link = live.link
+        if applied.mtu is not None and link.mtu != applied.mtu:
+            mtu = applied.mtu
+        addresses_add = tuple(a for a in applied.addresses_add if a not in link.addresses)
+        addresses_remove = tuple(a for a in applied.addresses_remove if a in link.addresses)
+        if manage_routes:
+            routes_add = tuple(r for r in applied.routes_add if r not in link.routes)
+            routes_remove = tuple(r for r in applied.routes_remove if r in link.routes)
+        set_up = applied.set_up and not link.up
+
+    return Plan(
+        name=desired.name,
+        device=_device_changes(desired.device, live.device),
+        peers=peer_changes,
+        mtu=mtu,
+        addresses_add=addresses_add,
+        addresses_remove=addresses_remove,
+        routes_add=routes_add,
+        routes_remove=routes_remove,
+        set_up=set_up,
+        roamed=tuple(roamed[k] for k in sorted(roamed)),
+    )

@@ -457,6 +457,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan as make_plan
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import routes_for
+from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import verify as verify_plan
 
 SYSTEMD_RUNNING_DIR = '/run/systemd/system'
 # Peer changes and routes listed in `plan` (and `remaining_plan`); `counts` has the full numbers.
@@ -498,11 +499,14 @@ def argument_spec():
 
 # --------------------------------------------------------------------------- live state
 
-def read_live(engine, name):
-    """The live Interface, or None when the engine has no such interface."""
+def read_live(engine, name, peers=None):
+    """The live Interface, or None when the engine has no such interface.
+
+    peers: read only these public keys' peers (see Engine.read); None for all.
+    """
     if engine is None or not engine.exists(name):
         return None
-    device = engine.read(name)
+    device = engine.read(name) if peers is None else engine.read(name, peers=peers)
     link = _iproute.read_link(name)
     if link is None:
         return None
@@ -807,19 +811,23 @@ def main():
         if action != 'stop':
             systemd.run(action)
 
-    # 6. verify: the live interface must now equal the desired one. A peer may roam between apply
+    # 6. verify: what the plan changed must now be true (all of the interface after a create or
+    # delete; otherwise the device fields and the peers and link items the plan touched, so the
+    # other peers are not even parsed; the diff needs them all). A peer may roam between apply
     # and this read: the same tolerance as the plan, with "configured last time" = what was just
     # configured (the desired endpoints) and the same clock reading (a session that was fresh at
     # plan time does not turn stale during the run).
+    partial = not (plan.create or plan.delete or module._diff)
     try:
-        again = read_live(engine, name) if engine is not None else None
+        touched = [c.public_key for c in plan.peers] if partial else None
+        again = read_live(engine, name, peers=touched) if engine is not None else None
     except (EngineError, _iproute.IPRouteError) as exc:
         module.fail_json(msg=f'{name} was changed but cannot be read back: {to_native(exc)}', **result)
     just_configured = None
     if desired is not None:
         just_configured = {k: p.endpoint for k, p in desired.device.peers.items()}
-    remaining = make_plan(desired, again, exclusive=exclusive, manage_routes=manage_routes,
-                          previous_endpoints=just_configured, now=now)
+    remaining = verify_plan(plan, desired, again, exclusive=exclusive, manage_routes=manage_routes,
+                            previous_endpoints=just_configured, now=now)
     roamed = {r['public_key']: r for r in result['roamed']}
     roamed.update((r.public_key, r.describe()) for r in remaining.roamed)
     result['roamed'] = [roamed[k] for k in sorted(roamed)]

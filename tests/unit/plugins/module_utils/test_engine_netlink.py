@@ -111,6 +111,13 @@ def test_merge_split_dump():
     assert dev.stats[C].latest_handshake == 0
 
 
+def test_merge_only_some_peers():
+    full = eng.device_from_messages(dump_split())
+    dev = eng.device_from_messages(dump_split(), only={B})
+    assert dev.peers == {B: full.peers[B]} and list(dev.stats) == [B]
+    assert dev.private_key == full.private_key
+
+
 def test_merge_does_not_depend_on_where_the_dump_is_cut():
     one = wire([['WGDEVICE_A_PRIVATE_KEY', PRIV], ['WGDEVICE_A_LISTEN_PORT', 1],
                 ['WGDEVICE_A_PEERS', [peer_nla(A, nets=['10.0.0.0/24', '10.0.1.0/24', '10.0.2.0/24'])]]])

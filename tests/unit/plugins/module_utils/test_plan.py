@@ -22,6 +22,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import (
     handshake_fresh,
     plan,
     routes_for,
+    verify,
 )
 
 
@@ -344,3 +345,23 @@ def test_roams_sorted_and_only_desired_live_peers():
 
 def test_roam_describe():
     assert Roam(A, V4, V6).describe() == {'public_key': A, 'configured': V4, 'live': V6}
+
+
+def test_verify_compares_only_what_the_plan_touched():
+    desired = iface(peers=[Peer(A, allowed_ips=('10.1.0.0/24',)), Peer(B, allowed_ips=('10.2.0.0/24',))])
+    live = iface(peers=[Peer(A, allowed_ips=('10.1.0.0/24',)),
+                        Peer(B, allowed_ips=('10.2.0.0/24',), persistent_keepalive=9)])
+    applied = plan(desired, live)
+    assert [c.public_key for c in applied.peers] == [B]
+    # after applying: B is right, A drifted meanwhile (not touched: not looked at)
+    after = iface(peers=[Peer(A, allowed_ips=('10.9.0.0/24',)), Peer(B, allowed_ips=('10.2.0.0/24',))])
+    assert not verify(applied, desired, after).changed
+    assert plan(desired, after).changed  # a full check would see A
+    # B not done: the same remaining change as a full check
+    assert verify(applied, desired, live).peers == plan(desired, live).peers
+    # only B's peer is needed in the live state read back
+    only_b = replace(after, device=replace(after.device, peers={B: after.device.peers[B]}))
+    assert not verify(applied, desired, only_b).changed
+    # a create is verified in full
+    created = plan(desired, None)
+    assert verify(created, desired, after).peers == plan(desired, after).peers

@@ -103,6 +103,14 @@ def test_parse_get():
     assert parse_get(GET_REPLY.encode()) == dev
 
 
+def test_parse_get_only_some_peers():
+    full = parse_get(GET_REPLY)
+    dev = parse_get(GET_REPLY, only=[B, C])
+    assert (dev.private_key, dev.listen_port, dev.fwmark) == (full.private_key, full.listen_port, full.fwmark)
+    assert dev.peers == {B: full.peers[B], C: full.peers[C]} and set(dev.stats) == {B, C}
+    assert parse_get(GET_REPLY, only=[]).peers == {}
+
+
 def test_parse_get_empty_device_and_no_errno():
     assert parse_get('errno=0\n\n') == Device(None, None, 0, {})
     assert parse_get(f'private_key={h(0x10)}\nlisten_port=1\n') == Device(PRIV, 1, 0, {})

@@ -48,6 +48,7 @@ class FakeHost:
         self.cannot_create = False
         self.stats = {}  # {public_key: PeerStats} that read() reports
         self.roam_after_apply = {}  # {public_key: endpoint}: a packet from there arrives right after apply
+        self.reads = []  # the `peers` argument of every engine read (None = all)
 
 
 def roam(host, public_key, endpoint):
@@ -80,8 +81,13 @@ class FakeEngine:
         self.host.device = None
         self.host.link = None
 
-    def read(self, name):
-        return replace(self.host.device, stats=dict(self.host.stats))
+    def read(self, name, peers=None):
+        self.host.reads.append(None if peers is None else sorted(peers))
+        dev = replace(self.host.device, stats=dict(self.host.stats))
+        if peers is not None:  # like the real engines: the other peers are not returned
+            dev = replace(dev, peers={k: p for k, p in dev.peers.items() if k in peers},
+                          stats={k: v for k, v in dev.stats.items() if k in peers})
+        return dev
 
     def apply(self, name, plan):
         self.host.calls.append('apply')
@@ -544,3 +550,37 @@ def test_result_lists_at_most_twenty_peers_and_routes_with_full_counts(host, run
     unchanged = run(args)
     assert not unchanged['changed'] and not unchanged['plan']['truncated']
     assert unchanged['plan']['counts'] == dict.fromkeys(plan['counts'], 0)
+
+
+# --------------------------------------------------------------------------- verification scope
+
+def test_a_partial_change_reads_back_only_the_peers_it_touched(host, run, args):
+    run(args)
+    assert host.reads == [None]  # a create is verified in full
+    changed = dict(args)
+    changed['peers'] = [args['peers'][0], dict(args['peers'][1], persistent_keepalive=25)]
+    host.reads = []
+    assert run(changed)['changed']
+    assert host.reads == [None, [PEER2]]  # plan: everything; verification: the updated peer
+    host.reads = []
+    run(dict(changed, peers=[args['peers'][0]]), diff=True)  # PEER2 removed; the diff shows all
+    assert host.reads == [None, None]
+
+
+def test_a_partial_verification_still_catches_what_was_not_done(host, run, args):
+    run(args)
+    host.drop_peers = True
+    changed = dict(args)
+    changed['peers'] = [dict(args['peers'][0], persistent_keepalive=25)]  # update PEER1, remove PEER2
+    result = fail(run, changed)
+    assert 'still differs' in result['msg']
+    assert updates(result['remaining_plan']) == [('remove', None), ('update', ['persistent_keepalive'])]
+
+
+def test_a_partial_verification_checks_the_link_items_it_set(host, run, args, monkeypatch):
+    run(args)
+    monkeypatch.setattr(mod._iproute, 'apply_link', lambda name, plan: None)  # a link that ignores us
+    result = fail(run, dict(args, addresses=['100.64.0.1/24', '100.64.9.1/24'], mtu=1380))
+    remaining = result['remaining_plan']
+    assert remaining['addresses_add'] == ['100.64.9.1/24'] and remaining['mtu'] == 1380
+    assert remaining['peers'] == [] and not remaining['create']
