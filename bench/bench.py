@@ -44,7 +44,9 @@ BENCH = os.path.join(REPO, 'bench')
 WORK = os.path.join(BENCH, 'results')          # raw data, logs, generated files (git-ignored)
 VENV_BIN = os.path.join(REPO, '.venv', 'bin')
 sys.path.insert(0, os.path.join(REPO, 'lab'))
+sys.path.insert(0, os.path.join(REPO, 'bench', 'callback_plugins'))
 
+import bench_record  # noqa: E402
 import nslab  # noqa: E402
 
 try:
@@ -503,7 +505,7 @@ class PeersBench:
         if result.get('failed'):
             raise BenchError(f'module run {name} failed: {result.get("msg")}')
         return {'seconds': seconds, 'changed': result.get('changed'),
-                'peer_changes': len(result.get('plan', {}).get('peers', []))}
+                'peer_changes': bench_record.peer_changes(result.get('plan', {}))}
 
     def direct_series(self, payloads):
         """The module alone (its payload run inside the host, no Ansible around it)."""

@@ -24,6 +24,14 @@ requirements:
 """
 
 
+
+def peer_changes(plan):
+    """Peers added, updated and removed (plan.counts; the plan's peer list is bounded)."""
+    counts = plan.get('counts')
+    if counts:
+        return sum(counts.get(k, 0) for k in ('peers_add', 'peers_update', 'peers_remove'))
+    return len(plan.get('peers') or [])
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = 'aggregate'
@@ -60,7 +68,7 @@ class CallbackModule(CallbackBase):
         }
         plan = res.get('plan')
         if isinstance(plan, dict):  # wireguard_interface: how many peers the plan touched
-            entry['plan_peers'] = len(plan.get('peers') or [])
+            entry['plan_peers'] = peer_changes(plan)
         self._results.append(entry)
 
     def v2_runner_on_ok(self, result, **kwargs):

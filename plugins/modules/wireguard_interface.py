@@ -360,8 +360,8 @@ plan:
     truncated:
       description:
         - Whether RV(plan.peers), RV(plan.routes_add) or RV(plan.routes_remove) hold fewer entries
-          than RV(plan.counts) (more than 20 changes of one kind). A large result is slow: Ansible
-          scans every value of a result for secrets.
+          than RV(plan.counts) (more than 20 changes of one kind). A large result is slow (Ansible
+          scans every value of a result for secrets).
       type: bool
   sample:
     create: false
