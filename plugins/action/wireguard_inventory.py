@@ -79,8 +79,8 @@ class ActionModule(ControllerAction):
         result['changed'] = False
         warnings = []
         if args['stage'] == 'check':
-            errors = topo.validate(fleet, registry) + role_errors(fleet, args['firewall'],
-                                                                   args['psk_secret_set'])
+            errors = topo.validate(fleet, registry)
+            errors += role_errors(fleet, args['firewall'], args['psk_secret_set'])
         else:
             errors = list(fleet.get('errors') or [])  # the check stage has said more already
         if errors:

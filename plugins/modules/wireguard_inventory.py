@@ -73,12 +73,22 @@ options:
     type: bool
     default: true
 attributes:
+  action:
+    description: Runs on the controller.
+    support: full
+  async:
+    description: Not supported.
+    support: none
   check_mode:
+    description: Reads only; the same in check mode.
     support: full
   diff_mode:
+    description: Nothing to show.
     support: none
   platform:
+    description: Runs on the controller only.
     platforms: all
+    support: full
 notes:
   - This is an action plugin; it needs no connection to the host.
 seealso:

@@ -51,11 +51,15 @@ options:
     default: present
 attributes:
   check_mode:
+    description: Reports whether the file would be written and the table loaded; changes nothing.
     support: full
   diff_mode:
+    description: Shows the rules file before and after.
     support: full
   platform:
+    description: Linux hosts with nftables.
     platforms: posix
+    support: full
 requirements:
   - nft (the nftables package)
 """

@@ -75,4 +75,3 @@ def test_netlink_error_is_pyroute2s_class_when_asked_for():
     assert _iproute.NetlinkError is NetlinkError
     with pytest.raises(AttributeError):
         _iproute.no_such_name  # noqa: B018
-
