@@ -68,6 +68,8 @@ CASES = {
     'psk without secret': (
         [dict(NET, preshared_keys=True)], None, None, None, 'ansible-vault encrypt_string'),
     'argument spec': ([dict(NET, port='not-a-port')], None, None, None, 'wireguard_networks'),
+    'ufw cannot masquerade': (
+        [dict(NET, masquerade=True)], None, None, {'wireguard_firewall': 'ufw'}, 'ufw has no masquerade'),
 }
 
 
