@@ -68,6 +68,11 @@ class ActionModule(ControllerAction):
         host = args['host'] or plain(task_vars.get('inventory_hostname'))
         if args['stage'] == 'config' and args['fleet']:
             fleet = args['fleet']  # the check stage read every member's variables already
+        elif args['stage'] == 'config' and not args['networks']:
+            raise AnsibleActionFail(
+                'stage=config needs fleet (the result of stage=check) or networks: in the role, run the '
+                'entry point exchange (or main) for this host earlier in the same run, as '
+                'playbooks/site.yml does, before configure')
         else:
             fleet = _fleet.normalize(args['networks'], args['sites'], task_vars.get('groups'),
                                      task_vars.get('hostvars'))
