@@ -377,7 +377,7 @@ def history_section(data):
         return []
     out = ['## Against the run before the speed-up', '',
            f"Ratios of this run next to those of the run on commit {EARLIER['commit']} (before the role "
-           'was cut from about 60 tasks per host to about 20). Each ratio comes from its own run.', '',
+           'ran about 60 tasks per host). Each ratio comes from its own run.', '',
            '| N | re-run x floor then | now | first converge x floor then | now '
            '| tasks per host then | now |',
            '|---:|---:|---:|---:|---:|---|---|']
