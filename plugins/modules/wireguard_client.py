@@ -88,22 +88,19 @@ options:
     type: str
     choices: [present, absent]
     default: present
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - meshlab.wireguard.controller_action
 attributes:
-  action:
-    description: Runs on the controller.
-    support: full
-  async:
-    description: Not supported.
-    support: none
   check_mode:
-    description: Reports what would change; a key that does not exist yet is not made.
     support: full
+    details: Reports what would change; a key that does not exist yet is not made.
   diff_mode:
-    description: The config before and after, keys redacted.
     support: full
+    details: The config before and after, keys redacted.
   platform:
-    description: The controller.
     support: full
+    details: The controller.
     platforms: posix
 seealso:
   - module: meshlab.wireguard.wireguard_registry

@@ -72,23 +72,20 @@ options:
         is an input error.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - meshlab.wireguard.controller_action
 attributes:
-  action:
-    description: Runs on the controller.
-    support: full
-  async:
-    description: Not supported.
-    support: none
   check_mode:
-    description: Reads only; the same in check mode.
     support: full
+    details: Reads only; the same in check mode.
   diff_mode:
-    description: Nothing to show.
     support: none
+    details: Nothing to show.
   platform:
-    description: Runs on the controller only.
-    platforms: all
     support: full
+    details: Runs on the controller only.
+    platforms: all
 notes:
   - This is an action plugin; it needs no connection to the host.
 seealso:

@@ -95,22 +95,19 @@ options:
         derivation (48 random bytes, base64, mode C(0600)); created once, never overwritten,
         never returned. Creation is safe when many hosts try at once.
     type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - meshlab.wireguard.controller_action
 attributes:
-  action:
-    description: Runs on the controller.
-    support: full
-  async:
-    description: Not supported.
-    support: none
   check_mode:
-    description: Nothing is written; the returned registry is what would be written.
     support: full
+    details: Nothing is written; the returned registry is what would be written.
   diff_mode:
-    description: Shows this host's entries before and after.
     support: full
+    details: Shows this host's entries before and after.
   platform:
-    description: The controller needs C(fcntl) (any POSIX system).
     support: full
+    details: The controller needs C(fcntl) (any POSIX system).
     platforms: posix
 notes:
   - Under ansible-runner or AWX the default path beside the inventory may live in a job's
