@@ -1,19 +1,16 @@
 """UAPI codec (golden strings, round trips) and client (fake socket server, and a real wireguard-go)."""
 import base64
-import contextlib
 import json
 import os
 import secrets
-import shutil
-import signal
 import socket
-import subprocess
 import sys
 import textwrap
 import threading
 import time
 
 import pytest
+import scratch_netns
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Device,
@@ -475,40 +472,16 @@ INNER = textwrap.dedent('''
 
 
 def run_in_lab(tmp_path, steps):
-    if os.geteuid() != 0:
-        pytest.skip('needs root (network and mount namespaces)')
-    for tool in ('wireguard-go', 'ip', 'unshare', 'mount'):
-        if shutil.which(tool) is None:
-            pytest.skip(f'{tool} is not installed')
-    if not os.path.exists('/dev/net/tun'):
-        pytest.skip('no /dev/net/tun')
-    netns = 'wgt' + secrets.token_hex(4)
+    scratch_netns.require('wireguard-go')
     ifname = 'wgt' + secrets.token_hex(3)
     script = tmp_path / 'inner.py'
     script.write_text(INNER)
     data = tmp_path / 'steps.json'
     data.write_text(json.dumps(steps))
-    subprocess.run(['ip', 'netns', 'add', netns], check=True)
-    proc = None
-    try:
-        proc = subprocess.Popen(
-            ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--propagation', 'private',
-             sys.executable, str(script), os.path.abspath(COLLECTIONS), ifname, str(data)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err.decode()
-        return json.loads(out)
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        # anything left in our namespace was started by this test (wireguard-go): end it by pid
-        pids = subprocess.run(['ip', 'netns', 'pids', netns], capture_output=True, text=True,
-                              check=False).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(['ip', 'netns', 'del', netns], check=False)
+    rc, out, err = scratch_netns.run(
+        [sys.executable, str(script), os.path.abspath(COLLECTIONS), ifname, str(data)], timeout=60)
+    assert rc == 0, err.decode()
+    return json.loads(out)
 
 
 @pytest.mark.lab

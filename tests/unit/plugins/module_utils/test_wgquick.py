@@ -1,16 +1,15 @@
 """wg-quick rendering: golden output, names read back, and wg-quick itself reading the file."""
 import base64
-import contextlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import scratch_netns
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Interface, Link, Peer
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import desired_routes
@@ -205,42 +204,18 @@ INNER = textwrap.dedent('''
 
 
 def wg_quick_up(tmp_path, text):
-    if os.geteuid() != 0:
-        pytest.skip('needs root (network and mount namespaces)')
-    for tool in ('wg-quick', 'wg', 'wireguard-go', 'ip', 'unshare', 'mount'):
-        if shutil.which(tool) is None:
-            pytest.skip(f'{tool} is not installed')
-    if not os.path.exists('/dev/net/tun'):
-        pytest.skip('no /dev/net/tun')
-    netns = 'wgt' + secrets.token_hex(4)
+    scratch_netns.require('wg-quick', 'wg', 'wireguard-go')
     ifname = 'wgt' + secrets.token_hex(3)
     conf = tmp_path / f'{ifname}.conf'
     conf.write_text(text)
     conf.chmod(0o600)
     script = tmp_path / 'inner.py'
     script.write_text(INNER)
-    subprocess.run(['ip', 'netns', 'add', netns], check=True)
-    proc = None
-    try:
-        cmd = ['ip', 'netns', 'exec', netns, 'unshare', '--mount', '--propagation', 'private',
-               sys.executable, str(script), str(conf), ifname]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 0, err.decode()
-        result = json.loads(out)
-        assert result['up_rc'] == 0, result['up_err']
-        return result
-    finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        # wireguard-go daemonized inside our namespace; end whatever is left there, by pid
-        pids = subprocess.run(['ip', 'netns', 'pids', netns], capture_output=True, text=True,
-                              check=False).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(['ip', 'netns', 'del', netns], check=False)
+    rc, out, err = scratch_netns.run([sys.executable, str(script), str(conf), ifname], timeout=90)
+    assert rc == 0, err.decode()
+    result = json.loads(out)
+    assert result['up_rc'] == 0, result['up_err']
+    return result
 
 
 def real_keys():
