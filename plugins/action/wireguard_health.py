@@ -19,7 +19,7 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils._fleet import HOST_VARS
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
 
 FORMATS = ('json', 'html', 'png', 'txt')
 
@@ -141,18 +141,6 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
 
-    def _host_vars(self, task_vars, hosts):
-        hostvars = task_vars.get('hostvars') or {}
-        out = {}
-        for h in hosts:
-            hv = hostvars.get(h) if hasattr(hostvars, 'get') else None
-            if hv is None:
-                continue
-            picked = {k: hv.get(k) for k in HOST_VARS if hv.get(k) is not None}
-            if picked:
-                out[h] = _plain(self._templar.template(picked))
-        return out
-
     def _plan(self, args, task_vars):
         from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology
 
@@ -163,10 +151,11 @@ class ActionModule(ActionBase):
             fleet = _plain(args['fleet'])
         else:
             groups = _plain(task_vars.get('groups') or {})
-            host_vars = args['host_vars']
-            if host_vars is None:
-                host_vars = self._host_vars(task_vars, sorted(set(groups.get('all') or [])))
-            fleet = _topology.normalize(_plain(args['networks']), _plain(args['sites']), groups, host_vars)
+            if args['host_vars'] is None:  # what the role reads: every member's variables
+                fleet = _fleet.normalize(args['networks'], args['sites'], groups, task_vars.get('hostvars'))
+            else:
+                fleet = _topology.normalize(_plain(args['networks']), _plain(args['sites']), groups,
+                                            _plain(args['host_vars']))
         if fleet.get('errors'):
             raise AnsibleActionFail('the WireGuard variables have errors:\n- ' + '\n- '.join(fleet['errors']))
         out = _health.expected_links(fleet, _plain(registry), args['hosts'])
