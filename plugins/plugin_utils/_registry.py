@@ -151,23 +151,20 @@ def update(path, change, check_mode=False):
     """Read-modify-write under the lock. `change(data)` edits a deep copy in place and may return
     a value. Returns (before, after, changed, value); nothing is written in check mode or when
     nothing changed."""
-    if check_mode:  # nothing will be written: no lock, no lock file, no directory
+    def apply():
         before = load(path)
         after = copy.deepcopy(before)
         value = change(after)
         return before, after, after != before, value
-    # An unchanged host (every re-run) needs no lock: writers replace the file by rename, so this
-    # read is a consistent snapshot, and a change that is a no-op on it is a no-op, full stop.
-    before = load(path)
-    after = copy.deepcopy(before)
-    value = change(after)
-    if after == before:
-        return before, after, False, value
+
+    # A snapshot needs no lock (writers replace the file by rename). It is all that check mode
+    # needs, and all that an unchanged host (every re-run) needs: a change that is a no-op on a
+    # consistent snapshot is a no-op. Only a real change is worked out again under the lock.
+    snapshot = apply()
+    if check_mode or not snapshot[2]:
+        return snapshot
     with locked(path):
-        before = load(path)
-        after = copy.deepcopy(before)
-        value = change(after)
-        changed = after != before
+        before, after, changed, value = apply()
         if changed:
             save(path, after)
         return before, after, changed, value
