@@ -61,14 +61,21 @@ def role_errors(fleet, firewall, psk_secret_set):
     return errors
 
 
+def failed(result, errors, note=''):
+    result.update(failed=True, errors=errors,
+                  msg=f'{len(errors)} input error(s){note}:\n- ' + '\n- '.join(errors))
+    return result
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args, task_vars, result):
         host = args['host'] or plain(task_vars.get('inventory_hostname'))
-        if args['stage'] == 'config' and args['fleet']:
+        check = args['stage'] == 'check'
+        if not check and args['fleet']:
             fleet = args['fleet']  # the check stage read every member's variables already
-        elif args['stage'] == 'config' and not args['networks']:
+        elif not check and not args['networks']:
             raise AnsibleActionFail(
                 'stage=config needs fleet (the result of stage=check) or networks: in the role, run the '
                 'entry point exchange (or main) for this host earlier in the same run, as '
@@ -80,35 +87,32 @@ class ActionModule(ControllerAction):
             registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
-        result.update(membership(fleet, host))
-        result['changed'] = False
-        warnings = []
-        if args['stage'] == 'check':
-            errors = topo.validate(fleet, registry)
-            errors += role_errors(fleet, args['firewall'], args['psk_secret_set'])
-        else:
-            errors = list(fleet.get('errors') or [])  # the check stage has said more already
+        result.update(membership(fleet, host), changed=False)
+        if check:
+            return self._check(args, task_vars, result, fleet, registry)
+        if fleet.get('errors'):  # the check stage has said more already
+            return failed(result, fleet['errors'])
+        host_config = topo.host_config(fleet, registry, host) if result['member'] else dict(NO_HOST)
+        result['host'] = host_config
+        if host_config['warnings']:
+            result['warnings'] = host_config['warnings']
+        return result
+
+    @staticmethod
+    def _check(args, task_vars, result, fleet, registry):
+        errors = topo.validate(fleet, registry) + role_errors(fleet, args['firewall'], args['psk_secret_set'])
         if errors:
-            result.update(failed=True, errors=errors,
-                          msg=f'{len(errors)} input error(s)'
-                          + (', nothing was changed' if args['stage'] == 'check' else '')
-                          + ':\n- ' + '\n- '.join(errors))
-            return result
-        if args['stage'] == 'check':
-            warnings.extend(fleet.get('warnings') or [])
-            if (task_vars.get('awx_job_id') is not None or task_vars.get('tower_job_id') is not None) \
-                    and JOB_TEMP.match(args['registry_path']):
-                warnings.append(
-                    f"wireguard_registry_path is {args['registry_path']}, inside this job's temporary "
-                    'directory. The registry must outlive the job, or a later run with --limit or with a '
-                    "host unreachable cannot configure that host's peers: set wireguard_registry_path "
-                    '(and wireguard_clients_dir) to persistent storage, or keep the registry in the '
-                    'inventory repository.')
-            result['fleet'] = fleet
-        else:
-            host_config = topo.host_config(fleet, registry, host) if result['member'] else dict(NO_HOST)
-            warnings.extend(host_config['warnings'])
-            result['host'] = host_config
+            return failed(result, errors, ', nothing was changed')
+        warnings = list(fleet.get('warnings') or [])
+        if (task_vars.get('awx_job_id') is not None or task_vars.get('tower_job_id') is not None) \
+                and JOB_TEMP.match(args['registry_path']):
+            warnings.append(
+                f"wireguard_registry_path is {args['registry_path']}, inside this job's temporary "
+                'directory. The registry must outlive the job, or a later run with --limit or with a '
+                "host unreachable cannot configure that host's peers: set wireguard_registry_path "
+                '(and wireguard_clients_dir) to persistent storage, or keep the registry in the '
+                'inventory repository.')
+        result['fleet'] = fleet
         if warnings:
             result['warnings'] = warnings
         return result
