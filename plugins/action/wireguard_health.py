@@ -163,6 +163,7 @@ class ActionModule(ActionBase):
             'changed': False,
             'expected': out['links'],
             'targets': _health.ping_targets(out['links']),
+            'first_targets': _health.handshake_starters(out['links']),
             'health_warnings': out['warnings'] + list(fleet.get('warnings') or []),
             'registry_found': bool(registry),
         }

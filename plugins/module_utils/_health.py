@@ -90,6 +90,27 @@ def ping_targets(expected: List[dict]) -> Dict[str, List[str]]:
     return out
 
 
+def handshake_starters(expected: List[dict]) -> Dict[str, List[str]]:
+    """Per host, the peers' tunnel addresses it pings first, so that one end starts each handshake.
+
+    When both ends of a link send their first handshake at the same moment, each answers the
+    other's and drops its own: no session for the 5 s until WireGuard tries again (seen in the lab
+    in most such tries). So one end pings first: one that can reach the other (the other has an
+    endpoint), the lower host name when both can.
+    """
+    out = {}  # type: Dict[str, List[str]]
+    for link in expected:
+        if link.get('skip'):
+            continue
+        src, dst = ('b', 'a') if link['a'].get('endpoint') and not link['b'].get('endpoint') else ('a', 'b')
+        targets = out.setdefault(link[src]['host'], [])
+        for addr in link[dst].get('addresses') or ():
+            ip = _bare_ip(addr)
+            if ip not in targets:
+                targets.append(ip)
+    return out
+
+
 def expected_links(fleet: dict, registry: dict, hosts=None) -> dict:
     """The links that should exist, from the topology (fleet) and the registry.
 

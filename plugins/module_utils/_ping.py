@@ -4,7 +4,8 @@
 """Ping many addresses at once (wireguard_ping): iputils `ping` per target, in threads.
 
 A target is up when at least one reply came back: the first packet to a peer may wait for the
-WireGuard handshake it triggers.
+WireGuard handshake it triggers. With a deadline, ping goes on until `count` replies came back or
+the deadline passed, which lets one lost handshake be retried (WireGuard tries again after 5 s).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 _COUNTS_RE = re.compile(r'(\d+) packets transmitted, (\d+) (?:packets )?received')
 _RTT_RE = re.compile(r'(?:rtt|round-trip) min/avg/max/\S+ = ([\d.]+)/([\d.]+)/([\d.]+)')
@@ -39,15 +40,19 @@ def parse_ping(output: str) -> dict:
             'rtt_ms': float(r.group(2)) if r else None}
 
 
-def ping_command(ping: str, target: str, count: int, timeout: int, interval: float) -> List[str]:
-    return [ping, '-n', '-q', '-c', str(count), '-i', str(interval), '-W', str(timeout), target]
+def ping_command(ping: str, target: str, count: int, timeout: int, interval: float,
+                 deadline: Optional[int] = None) -> List[str]:
+    argv = [ping, '-n', '-q', '-c', str(count), '-i', str(interval), '-W', str(timeout)]
+    if deadline:
+        argv += ['-w', str(deadline)]
+    return [*argv, target]
 
 
 def ping_all(run_command: Callable, ping: str, targets: List[str], count: int = 3, timeout: int = 1,
-             interval: float = 0.2, workers: int = 16) -> Dict[str, dict]:
+             interval: float = 0.2, workers: int = 16, deadline: Optional[int] = None) -> Dict[str, dict]:
     """{target: {'ok', 'rtt_ms', 'transmitted', 'received', 'rc'}} for every target, in parallel."""
     def one(target: str) -> dict:
-        rc, out, err = run_command(ping_command(ping, target, count, timeout, interval))
+        rc, out, err = run_command(ping_command(ping, target, count, timeout, interval, deadline))
         res = parse_ping(out)
         res['ok'] = res['received'] > 0
         res['rc'] = rc

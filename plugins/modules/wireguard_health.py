@@ -172,6 +172,14 @@ targets:
   returned: phase=plan
   type: dict
   sample: {h1: [100.64.0.2], h2: [100.64.0.1]}
+first_targets:
+  description:
+    - With O(phase=plan), per host the tunnel addresses to ping before RV(targets), so that only one
+      end of each link starts its handshake (two handshakes started at once both fail, and
+      WireGuard retries only after 5 seconds).
+  returned: phase=plan
+  type: dict
+  sample: {h1: [100.64.0.2]}
 health_warnings:
   description: With O(phase=plan), hosts not in the registry, links skipped by C(--limit), topology warnings.
   returned: phase=plan

@@ -40,6 +40,13 @@ options:
     description: Seconds between the echo requests of one target (C(ping -i); at least 0.2 unless root).
     type: float
     default: 0.2
+  deadline:
+    description:
+      - Seconds after which C(ping) gives up on a target (C(ping -w)). Until then it goes on sending
+        every O(interval) until O(count) replies came back, so a healthy target still answers at once.
+      - Set it above 5 to outlast one lost WireGuard handshake, which is retried after 5 seconds.
+        Without it, C(ping) sends O(count) requests and waits O(timeout) for the last reply.
+    type: int
   parallel:
     description: How many targets are pinged at the same time.
     type: int
@@ -119,6 +126,7 @@ def main():
             'timeout': {'type': 'int', 'default': 1},
             'interval': {'type': 'float', 'default': 0.2},
             'parallel': {'type': 'int', 'default': 16},
+            'deadline': {'type': 'int'},
         },
         supports_check_mode=True,
     )
@@ -126,6 +134,8 @@ def main():
     for opt in ('count', 'timeout', 'parallel'):
         if p[opt] < 1:
             module.fail_json(msg=f'{opt} must be at least 1, not {p[opt]}')
+    if p['deadline'] is not None and p['deadline'] < 1:
+        module.fail_json(msg=f"deadline must be at least 1 second, not {p['deadline']}")
     if p['interval'] <= 0:
         module.fail_json(msg=f"interval must be a positive number of seconds, not {p['interval']}")
     try:
@@ -134,7 +144,7 @@ def main():
         module.fail_json(msg=f'targets: {exc}')
     ping = module.get_bin_path('ping', required=True)
     results = _ping.ping_all(module.run_command, ping, targets, p['count'], p['timeout'], p['interval'],
-                             p['parallel'])
+                             p['parallel'], p['deadline'])
     module.exit_json(changed=False, replies=results, no_reply=_ping.summary(results))
 
 

@@ -77,6 +77,36 @@ def test_ping_targets_lists_every_expected_peer_address_once():
                        'h3': ['100.64.0.1', '100.64.0.2']}
 
 
+def starters_per_link(expected):
+    """{(a, b): [hosts that ping the other end first]} for every link."""
+    first = _health.handshake_starters(expected)
+    out = {}
+    for link in expected:
+        a, b = link['a']['host'], link['b']['host']
+        out[(a, b)] = [h for h, o in ((a, b), (b, a)) if addr(o) in first.get(h, [])]
+    return out
+
+
+def test_handshake_starters_one_end_per_link():
+    assert starters_per_link(mesh()) == {('h1', 'h2'): ['h1'], ('h1', 'h3'): ['h1'], ('h2', 'h3'): ['h2']}
+
+
+def test_handshake_starter_is_the_end_that_can_reach_the_other():
+    links = mesh()
+    for link in links:  # h1 is behind NAT: nobody can dial it, it must start
+        for s in ('a', 'b'):
+            if link[s]['host'] == 'h1':
+                link[s]['endpoint'] = None
+    links[2]['b']['endpoint'] = None  # h3, on the h2-h3 link only: h2 has no way to reach h3
+    assert starters_per_link(links) == {('h1', 'h2'): ['h1'], ('h1', 'h3'): ['h1'], ('h2', 'h3'): ['h3']}
+
+
+def test_handshake_starters_leave_out_skipped_links():
+    links = mesh()
+    links[0]['skip'] = True
+    assert starters_per_link(links)[('h1', 'h2')] == []
+
+
 def test_healthy_mesh_reports_every_link_up():
     report = _health.analyse(mesh(), infos(), pings(), now=NOW)
     assert report['ok'] is True

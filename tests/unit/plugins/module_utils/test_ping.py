@@ -45,6 +45,8 @@ def test_check_target_rejects_options_and_junk(bad):
 def test_ping_command():
     assert _ping.ping_command('/bin/ping', '100.64.0.2', 3, 1, 0.2) == [
         '/bin/ping', '-n', '-q', '-c', '3', '-i', '0.2', '-W', '1', '100.64.0.2']
+    assert _ping.ping_command('/bin/ping', '100.64.0.2', 1, 1, 0.2, deadline=6)[-3:] == [
+        '-w', '6', '100.64.0.2']
 
 
 def test_ping_all_runs_in_parallel_and_reports_each_target():
