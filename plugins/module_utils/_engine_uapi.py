@@ -44,7 +44,6 @@ EXTRA_BIN_DIRS = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 POLL = 0.05
-SETTLE = 0.3  # a freshly started wireguard-go must still be alive after this
 NO_WIREGUARD_GO = ('wireguard-go is not installed (the userspace engine runs it): install the package '
                    'wireguard-go, or use a kernel with WireGuard and engine=kernel')
 
@@ -205,22 +204,14 @@ class UapiEngine(Engine):
         # No environment tweaks: wireguard-go passes its environment on to the daemon it starts,
         # and Go reads the first of duplicate variables, so an added WG_PROCESS_FOREGROUND breaks it.
         path = self.socket_path(ifname)
-        # A wireguard-go that dies right after start (seen once under heavy load, after its
-        # predecessor was killed) gets one more try before we give up.
-        for _attempt in (1, 2):
-            rc, out, err = self._run([binary, ifname])
-            if rc != 0:
-                detail = (err or out or '').strip().splitlines()
-                raise EngineError(
-                    f'{binary} {ifname} failed (rc={rc}): ' + (detail[-1] if detail else 'no output')
-                )
-            if self._wait_alive(ifname, path):
-                time.sleep(SETTLE)
-                if self.exists(ifname):
-                    return
+        rc, out, err = self._run([binary, ifname])
+        if rc != 0:
+            detail = (err or out or '').strip().splitlines()
+            raise EngineError(f'{binary} {ifname} failed (rc={rc}): ' + (detail[-1] if detail else 'no output'))
+        if not self._wait_alive(ifname, path):
             self._remove_stale_socket(ifname)
-        raise EngineError(f'wireguard-go {ifname} started but {path} did not answer within '
-                          f'{START_TIMEOUT:.0f} s')
+            raise EngineError(f'wireguard-go {ifname} started but {path} did not answer within '
+                              f'{START_TIMEOUT:.0f} s')
 
     def _wait_alive(self, ifname: str, path: str) -> bool:
         deadline = time.monotonic() + START_TIMEOUT

@@ -678,6 +678,28 @@ class Systemd:
 
 # --------------------------------------------------------------------------- main
 
+def create_and_apply(engine, name, plan):
+    """Create the device when the plan says so, then apply the plan to it and to its link.
+
+    A wireguard-go that dies right after its start (seen under heavy load, after its predecessor
+    was stopped) is started and configured once more; the check comes after the configuration, so
+    a healthy start waits for nothing.
+    """
+    for attempt in (1, 2):
+        try:
+            if plan.create:
+                engine.create(name)
+            engine.apply(name, plan)
+            _iproute.apply_link(name, plan)
+        except (EngineError, _iproute.IPRouteError):
+            if attempt == 2 or not plan.create or engine.exists(name):
+                raise
+            continue
+        if not plan.create or engine.exists(name):
+            return
+    raise EngineError(f'the {engine.kind} device {name} was gone right after it was created, twice')
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
@@ -787,11 +809,8 @@ def main():
             live = read_live(engine, name)
         if plan.delete and live is not None:
             engine.delete(name)
-        if plan.create:
-            engine.create(name)
         if desired is not None:
-            engine.apply(name, plan)
-            _iproute.apply_link(name, plan)
+            create_and_apply(engine, name, plan)
     except (EngineError, _iproute.IPRouteError, OSError) as exc:
         module.fail_json(msg=f'applying the plan to {name} failed: {to_native(exc)}',
                          exception=traceback.format_exc(), **result)

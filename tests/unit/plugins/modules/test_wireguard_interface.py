@@ -49,6 +49,7 @@ class FakeHost:
         self.stats = {}  # {public_key: PeerStats} that read() reports
         self.roam_after_apply = {}  # {public_key: endpoint}: a packet from there arrives right after apply
         self.reads = []  # the `peers` argument of every engine read (None = all)
+        self.dies_after_create = 0  # this many created devices are gone right after configuring
 
 
 def roam(host, public_key, endpoint):
@@ -122,6 +123,9 @@ def fake_apply_link(host):
         host.link = replace(link, mtu=plan.mtu if plan.mtu is not None else link.mtu,
                             addresses=frozenset(addrs), routes=frozenset(routes),
                             up=True if plan.set_up else link.up)
+        if plan.create and host.dies_after_create:  # the daemon exits right after its start
+            host.dies_after_create -= 1
+            host.device = host.link = None
     return apply_link
 
 
@@ -325,6 +329,19 @@ def test_verification_catches_an_engine_that_did_not_do_its_job(host, run, args)
     result = fail(run, args)
     assert 'still differs' in result['msg']
     assert {c['action'] for c in result['remaining_plan']['peers']} == {'add'}
+
+
+def test_an_engine_gone_right_after_its_start_is_started_once_more(host, run, args):
+    host.dies_after_create = 1
+    result = run(args)
+    assert result['changed'] and host.calls == ['create', 'apply', 'apply_link'] * 2
+    assert host.device.private_key is not None and host.link.up
+    assert run(args)['changed'] is False
+
+
+def test_an_engine_gone_twice_right_after_its_start_fails(host, run, args):
+    host.dies_after_create = 2
+    assert 'gone right after it was created, twice' in fail(run, args)['msg']
 
 
 def test_engine_errors_are_reported(host, run, args, monkeypatch):
