@@ -207,7 +207,8 @@ class UapiEngine(Engine):
         rc, out, err = self._run([binary, ifname])
         if rc != 0:
             detail = (err or out or '').strip().splitlines()
-            raise EngineError(f'{binary} {ifname} failed (rc={rc}): ' + (detail[-1] if detail else 'no output'))
+            raise EngineError(f'{binary} {ifname} failed (rc={rc}): '
+                              + (detail[-1] if detail else 'no output'))
         if not self._wait_alive(ifname, path):
             self._remove_stale_socket(ifname)
             raise EngineError(f'wireguard-go {ifname} started but {path} did not answer within '

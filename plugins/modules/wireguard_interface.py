@@ -184,11 +184,15 @@ options:
     default: false
   systemd:
     description:
-      - V(auto) enables (does not start) C(wg-quick@NAME.service) where systemd runs
-        (C(/run/systemd/system) exists), so the interface comes back after a reboot. V(yes) does so
-        and fails where systemd does not run. V(no) leaves systemd alone.
-      - Only with O(persist=true). With O(state=absent) the unit is stopped and disabled.
-      - The unit is not restarted; this module already configured the live interface.
+      - V(auto) hands the interface over to C(wg-quick@NAME.service) where systemd runs
+        (C(/run/systemd/system) exists), so it comes back after a reboot. A drop-in
+        (C(/etc/systemd/system/wg-quick@NAME.service.d/meshlab-wireguard.conf)) lets the unit start
+        on top of the live interface without touching it, and the unit is enabled and started.
+        C(systemctl restart wg-quick@NAME) then works as usual. V(yes) does the same and fails where
+        systemd does not run. V(no) leaves systemd alone.
+      - Only with O(persist=true). With O(state=absent) the unit is stopped and disabled and the
+        drop-in removed.
+      - The unit is never restarted; this module already configured the live interface.
     type: str
     choices: [auto, 'yes', 'no']
     default: auto
@@ -400,10 +404,18 @@ unit:
   type: str
   sample: wg-quick@wg0.service
 unit_changed:
-  description: Whether the unit was (or in check mode would be) enabled, disabled or stopped.
+  description: Whether the unit or its drop-in was (or in check mode would be) changed; see RV(unit_actions).
   returned: always
   type: bool
   sample: false
+unit_actions:
+  description:
+    - What was (or in check mode would be) done to the unit, in order; V(dropin) writes the drop-in,
+      V(remove-dropin) removes it (both followed by C(systemctl daemon-reload)).
+  returned: always
+  type: list
+  elements: str
+  sample: [dropin, enable, start]
 roamed:
   description:
     - Peers whose live endpoint differs from O(peers[].endpoint) because they roamed (see there);
@@ -433,6 +445,7 @@ backup_file:
   sample: /etc/wireguard/wg0.conf.2841.2026-01-01@12:00:00~
 """
 
+import contextlib
 import os
 import tempfile
 import time
@@ -460,6 +473,16 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import rou
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import verify as verify_plan
 
 SYSTEMD_RUNNING_DIR = '/run/systemd/system'
+SYSTEMD_UNIT_DIR = '/etc/systemd/system'
+# Starting the unit while the interface exists only marks it active (oneshot, RemainAfterExit).
+DROPIN_CONTENT = b"""# Managed by meshlab.wireguard (wireguard_interface), which configures the live interface
+# itself. Starting the unit while the interface exists only marks it active (no wg-quick up, no
+# outage); when it does not exist (boot, after a stop or restart) wg-quick brings it up from the
+# config as usual.
+[Service]
+ExecStart=
+ExecStart=/bin/sh -c 'if ip link show dev %i >/dev/null 2>&1; then exit 0; fi; exec wg-quick up %i'
+"""
 # Peer changes and routes listed in `plan` (and `remaining_plan`); `counts` has the full numbers.
 RESULT_LIST_LIMIT = 20
 REDACTED_CONFIG_KEYS = ('privatekey', 'presharedkey')
@@ -643,6 +666,7 @@ class Systemd:
     def __init__(self, module, name, wanted):
         self.module = module
         self.unit = f'wg-quick@{name}.service'
+        self.dropin = os.path.join(SYSTEMD_UNIT_DIR, f'{self.unit}.d', 'meshlab-wireguard.conf')
         self.active = False
         self.systemctl = None
         running = os.path.isdir(SYSTEMD_RUNNING_DIR)
@@ -669,7 +693,56 @@ class Systemd:
         rc, out = self._query('is-active')
         return rc == 0 and out in ('active', 'activating', 'reloading')
 
+    def dropin_current(self):
+        try:
+            with open(self.dropin, 'rb') as f:
+                return f.read() == DROPIN_CONTENT
+        except FileNotFoundError:
+            return False
+
+    def dropin_exists(self):
+        return os.path.lexists(self.dropin)
+
+    def actions(self, present):
+        """What brings the unit to the wanted state, in order (nothing is done here)."""
+        if present:
+            return ([] if self.dropin_current() else ['dropin']) + \
+                ([] if self.enabled() else ['enable']) + ([] if self.is_active() else ['start'])
+        return (['stop'] if self.is_active() else []) + (['disable'] if self.enabled() else []) + \
+            (['remove-dropin'] if self.dropin_exists() else [])
+
+    def write_dropin(self):
+        folder = os.path.dirname(self.dropin)
+        os.makedirs(folder, mode=0o755, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.meshlab-wireguard.', suffix='.tmp')
+        try:
+            with os.fdopen(fd, 'wb') as f:
+                f.write(DROPIN_CONTENT)
+            os.chmod(tmp, 0o644)
+            os.rename(tmp, self.dropin)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self.daemon_reload()
+
+    def remove_dropin(self):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.dropin)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(self.dropin))  # only when empty
+        self.daemon_reload()
+
+    def daemon_reload(self):
+        rc, out, err = self.module.run_command([self.systemctl, 'daemon-reload'])
+        if rc != 0:
+            self.module.fail_json(msg=f'systemctl daemon-reload failed (rc={rc}): {(err or out).strip()}')
+
     def run(self, verb):
+        if verb == 'dropin':
+            return self.write_dropin()
+        if verb == 'remove-dropin':
+            return self.remove_dropin()
         rc, out, err = self.module.run_command([self.systemctl, verb, self.unit])
         if rc != 0:
             self.module.fail_json(msg=f'systemctl {verb} {self.unit} failed (rc={rc}): {(err or out).strip()}'
@@ -727,7 +800,7 @@ def main():
 
     result = {'changed': False, 'engine': None, 'plan': Plan(name=name).describe(RESULT_LIST_LIMIT),
               'roamed': [], 'config_path': config_path, 'config_changed': False, 'unit': None,
-              'unit_changed': False}
+              'unit_changed': False, 'unit_actions': []}
     if desired is not None:
         result['public_key'] = _keys.public_key_of(desired.device.private_key)
 
@@ -775,16 +848,10 @@ def main():
     unit_actions = []
     if systemd.unit:
         result['unit'] = systemd.unit
-        if desired is not None:
-            if not systemd.enabled():
-                unit_actions.append('enable')
-        else:
-            if systemd.is_active():
-                unit_actions.append('stop')
-            if systemd.enabled():
-                unit_actions.append('disable')
+        unit_actions = systemd.actions(present=desired is not None)
     result['config_changed'] = config_changed
     result['unit_changed'] = bool(unit_actions)
+    result['unit_actions'] = unit_actions
     result['changed'] = plan.changed or config_changed or bool(unit_actions)
 
     after = predict(desired, live, exclusive, manage_routes, plan.roamed)

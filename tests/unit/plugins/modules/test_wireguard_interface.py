@@ -145,6 +145,8 @@ def host(monkeypatch, tmp_path):
     monkeypatch.setattr(mod._iproute, 'read_link', fake_read_link(h))
     monkeypatch.setattr(mod._iproute, 'apply_link', fake_apply_link(h))
     monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(tmp_path / 'no-systemd'))
+    monkeypatch.setattr(mod, 'SYSTEMD_UNIT_DIR', str(tmp_path / 'etc-systemd-system'))
+    h.loaded_dropin = None  # the drop-in as systemd last loaded it (daemon-reload)
 
     def run_command(self, args, **kw):
         h.commands.append(list(args))
@@ -153,10 +155,17 @@ def host(monkeypatch, tmp_path):
             return (0, 'enabled\n', '') if h.unit_enabled else (1, 'disabled\n', '')
         if verb == 'is-active':
             return (0, 'active\n', '') if h.unit_active else (3, 'inactive\n', '')
-        if verb == 'enable':
+        if verb == 'daemon-reload':
+            path = tmp_path / 'etc-systemd-system' / 'wg-quick@wg0.service.d' / 'meshlab-wireguard.conf'
+            h.loaded_dropin = path.read_bytes() if path.exists() else None
+        elif verb == 'enable':
             h.unit_enabled = True
         elif verb == 'disable':
             h.unit_enabled = False
+        elif verb == 'start':
+            if h.device is not None and h.loaded_dropin != mod.DROPIN_CONTENT:
+                return 1, '', 'wg-quick: `wg0\' already exists'  # plain wg-quick up on a live link
+            h.unit_active = True
         elif verb == 'stop':
             h.unit_active = False
             h.device = None
@@ -389,21 +398,32 @@ def test_persist_false_leaves_files_alone(host, run, args):
     assert not os.path.exists(args['config_path'])
 
 
-def test_systemd_auto_enables_the_unit_where_systemd_runs(host, run, args, tmp_path, monkeypatch):
+def test_systemd_auto_hands_the_live_interface_over_to_the_unit(host, run, args, tmp_path, monkeypatch):
     sysdir = tmp_path / 'systemd-system'
     sysdir.mkdir()
     monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(sysdir))
+    dropin = tmp_path / 'etc-systemd-system' / 'wg-quick@wg0.service.d' / 'meshlab-wireguard.conf'
     checked = run(args, check=True)
     assert checked['unit'] == 'wg-quick@wg0.service' and checked['unit_changed']
-    assert ['/bin/systemctl', 'enable', 'wg-quick@wg0.service'] not in host.commands
+    assert checked['unit_actions'] == ['dropin', 'enable', 'start']
+    assert {c[1] for c in host.commands} <= {'is-enabled', 'is-active'} and not dropin.exists()
     done = run(args)
-    assert done['unit_changed'] and host.unit_enabled
+    assert done['unit_actions'] == checked['unit_actions']
+    assert host.unit_enabled and host.unit_active and host.device is not None  # started on top of it
+    assert dropin.read_bytes() == mod.DROPIN_CONTENT and stat.S_IMODE(dropin.stat().st_mode) == 0o644
     assert ['/bin/systemctl', 'restart', 'wg-quick@wg0.service'] not in host.commands
-    assert not run(args)['changed']
-    # absent: stop (wg-quick down removes the link) and disable
-    host.unit_active = True
+    again = run(args)
+    assert not again['changed'] and again['unit_actions'] == []
+    # a drop-in edited by hand is put back and loaded; the unit is left running
+    dropin.write_bytes(b'[Service]\n')
+    fixed = run(args)
+    assert fixed['changed'] and fixed['unit_actions'] == ['dropin']
+    assert host.loaded_dropin == mod.DROPIN_CONTENT
+    # absent: stop (wg-quick down removes the link), disable, remove the drop-in
     gone = run({'name': 'wg0', 'state': 'absent', 'config_path': args['config_path']})
-    assert gone['unit_changed'] and not host.unit_enabled and host.device is None
+    assert gone['unit_actions'] == ['stop', 'disable', 'remove-dropin']
+    assert not host.unit_enabled and not host.unit_active and host.device is None
+    assert not dropin.parent.exists() and host.loaded_dropin is None
 
 
 def test_systemd_yes_without_systemd_fails(host, run, args):
