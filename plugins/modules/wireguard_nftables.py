@@ -18,7 +18,10 @@ description:
     the table's full definition; the role M(meshlab.wireguard.wireguard) renders such a script.
   - A new file is checked with C(nft -c -f) before it replaces the old one (atomic rename), so a bad
     script never lands and never loads.
-  - With O(state=absent) the table is deleted and the file removed.
+  - With O(boot_unit), where systemd runs, a unit of that name loads the file at boot (after
+    C(nftables.service), which may flush the ruleset); it is written and enabled in the same call.
+  - With O(state=absent) the table is deleted and the file removed (and the boot unit disabled and
+    removed).
 author:
   - meshlab.wireguard contributors (@meshlab)
 options:
@@ -43,6 +46,12 @@ options:
       - Text that the loaded table must contain (e.g. a rule comment with a checksum of the rules).
         When it is missing from C(nft list table), the file is loaded again.
       - Required with O(state=present).
+    type: str
+  boot_unit:
+    description:
+      - Name of a systemd unit (e.g. V(meshlab-wireguard-firewall.service)) that loads O(path) at
+        boot, kept in C(/etc/systemd/system) and enabled (not started; this module loads the table itself).
+        Ignored where systemd does not run (C(/run/systemd/system) is missing).
     type: str
   state:
     description: V(present) keeps the table loaded from O(path); V(absent) deletes both.
@@ -86,16 +95,106 @@ systemd_running:
   description: Whether systemd runs on the host (C(/run/systemd/system) exists), for a boot unit.
   returned: always
   type: bool
+unit_actions:
+  description:
+    - What was (or would be) done to O(boot_unit), in order; V(write) and V(remove) are followed by
+      C(systemctl daemon-reload).
+  returned: success
+  type: list
+  elements: str
+  sample: [write, enable]
 reason:
   description: Why the table was loaded, e.g. V(file changed), V(table missing), V(marker missing).
   returned: when loaded
   type: str
 """
 
+import contextlib
 import os
+import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+
+SYSTEMD_RUNNING_DIR = '/run/systemd/system'
+SYSTEMD_UNIT_DIR = '/etc/systemd/system'
+UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@-]+\.service$')
+
+
+def unit_text(nft, path, family, table):
+    """The boot unit: load the file after nftables.service (which may flush everything)."""
+    return f"""# Managed by meshlab.wireguard (wireguard_nftables): loads {path} at boot.
+[Unit]
+Description=nftables table {family} {table} from {path}
+After=nftables.service network-pre.target
+Wants=network-pre.target
+Before=network.target
+PartOf=nftables.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart={nft} -f {path}
+ExecStop={nft} delete table {family} {table}
+
+[Install]
+WantedBy=multi-user.target
+WantedBy=nftables.service
+"""
+
+
+class BootUnit:
+    """The unit that loads the rules file at boot: worked out first, changed after the table."""
+
+    def __init__(self, module, nft):
+        self.module = module
+        p = module.params
+        self.name = p['boot_unit']
+        self.path = os.path.join(SYSTEMD_UNIT_DIR, self.name)
+        self.text = unit_text(nft, p['path'], p['family'], p['table'])
+        self.systemctl = module.get_bin_path('systemctl', required=True)
+
+    def _systemctl(self, *args, check=True):
+        rc, out, err = self.module.run_command([self.systemctl, *args])
+        if check and rc != 0:
+            self.module.fail_json(msg=f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}")
+        return rc, out.strip()
+
+    def _enabled(self):
+        rc, out = self._systemctl('is-enabled', self.name, check=False)
+        return rc == 0 and out in ('enabled', 'enabled-runtime', 'linked', 'alias', 'static', 'indirect')
+
+    def _current(self):
+        try:
+            with open(self.path, encoding='utf-8') as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def actions(self, present):
+        exists = os.path.lexists(self.path)
+        if present:
+            return ([] if self._current() == self.text else ['write']) + \
+                ([] if exists and self._enabled() else ['enable'])
+        return (['disable'] if exists and self._enabled() else []) + (['remove'] if exists else [])
+
+    def run(self, action):
+        if action == 'write':
+            fd, tmp = tempfile.mkstemp(prefix='.meshlab-unit-', dir=SYSTEMD_UNIT_DIR)
+            try:
+                with os.fdopen(fd, 'w', encoding='utf-8') as f:
+                    f.write(self.text)
+                os.chmod(tmp, 0o644)
+                os.rename(tmp, self.path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            self._systemctl('daemon-reload')
+        elif action == 'remove':
+            os.unlink(self.path)
+            self._systemctl('daemon-reload')
+        else:
+            self._systemctl(action, self.name)
 
 
 class NftablesFile:
@@ -201,14 +300,27 @@ def main():
             'family': {'type': 'str', 'default': 'inet',
                        'choices': ['inet', 'ip', 'ip6', 'arp', 'bridge', 'netdev']},
             'marker': {'type': 'str'},
+            'boot_unit': {'type': 'str'},
             'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
         },
         required_if=[('state', 'present', ('content', 'marker'))],
         supports_check_mode=True,
     )
+    unit_name = module.params['boot_unit']
+    if unit_name is not None and not UNIT_NAME.match(unit_name):
+        module.fail_json(msg=f'boot_unit: {unit_name!r} is not a service unit name such as '
+                             'meshlab-wireguard-firewall.service')
+    present = module.params['state'] == 'present'
     backend = NftablesFile(module)
-    result = backend.present() if module.params['state'] == 'present' else backend.absent()
-    result['systemd_running'] = os.path.isdir('/run/systemd/system')
+    systemd_running = os.path.isdir(SYSTEMD_RUNNING_DIR)
+    unit = BootUnit(module, backend.nft) if unit_name and systemd_running else None
+    unit_actions = unit.actions(present) if unit else []  # worked out before anything changes
+    result = backend.present() if present else backend.absent()
+    if not module.check_mode:
+        for action in unit_actions:
+            unit.run(action)
+    result.update(systemd_running=systemd_running, unit_actions=unit_actions,
+                  changed=result['changed'] or bool(unit_actions))
     module.exit_json(**result)
 
 
