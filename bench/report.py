@@ -343,9 +343,10 @@ def analysis_section(data):
             fixed = peers['summary'].get('ping_alone')
             fixed_txt = (f" Of that, {fmt(fixed, 3)} s is what any Ansible module costs (the ping module "
                          f"alone); the rest, {fmt(first['module'] - fixed, 3)} s, is "
-                         "wireguard_interface's own work, of which 0.3 s is a fixed wait after starting "
-                         'wireguard-go: a daemon that dies right after its start (seen under heavy load) '
-                         'is started again instead of leaving a dead interface.') if fixed is not None else ''
+                         "wireguard_interface's own work: checking 1,000 peer arguments, starting "
+                         'wireguard-go and waiting for its socket, the UAPI exchange, importing pyroute2 '
+                         'for the link (address, MTU, up, routes; about 0.13 s for the Debian 12 package '
+                         'alone) and the read-back.') if fixed is not None else ''
             notes.append(
                 f"- **{peers['peers']} peers.** The module alone takes {fmt(first['module'], 3)} s against "
                 f"{fmt(first['syncconf'], 3)} s for `wg syncconf` ({fmt(r, 1)}x).{fixed_txt} `wg` is one "
@@ -371,33 +372,51 @@ EARLIER = {
 }
 
 
+# The run before this one (commit 4cb089f, 2026-11-25, bench/results.md of commit b1a8684).
+PREVIOUS = {
+    'commit': '4cb089f',
+    'rerun': {3: 3.0, 10: 3.6, 25: 4.8, 50: 5.6},
+    'converge': {3: 3.5, 10: 4.5, 25: 5.7, 50: 6.4},
+    'tasks': '15',
+    'module_first': 0.768,
+    'syncconf_first': 0.069,
+}
+
+
 def history_section(data):
     mesh = data.get('mesh')
     if not mesh or not mesh['sizes']:
         return []
-    out = ['## Against the run before the speed-up', '',
-           f"Ratios of this run next to those of the run on commit {EARLIER['commit']} (before the role "
-           'ran about 60 tasks per host). Each ratio comes from its own run.', '',
-           '| N | re-run x floor then | now | first converge x floor then | now '
-           '| tasks per host then | now |',
-           '|---:|---:|---:|---:|---:|---|---|']
+    runs = (EARLIER, PREVIOUS)
+    out = ['## Against earlier runs', '',
+           f"Ratios of this run next to those of the run on commit {EARLIER['commit']} (before the "
+           f"speed-up work, when the role ran about 60 tasks per host) and on commit {PREVIOUS['commit']} "
+           '(the run before this one). Each ratio comes from its own run.', '',
+           '| N | re-run x floor: ' + ' / '.join(r['commit'] for r in runs) + ' / now '
+           '| first converge x floor: ' + ' / '.join(r['commit'] for r in runs) + ' / now '
+           '| tasks per host: ' + ' / '.join(r['commit'] for r in runs) + ' / now |',
+           '|---:|---|---|---|']
+
+    def cells(key, n):
+        return ' / '.join(fmt(r[key][n], 1) if n in r[key] else '-' for r in runs)
+
     for s in mesh['sizes']:
         n = s['n']
-        then_r, then_c = EARLIER['rerun'].get(n), EARLIER['converge'].get(n)
-        out.append(f"| {n} | {fmt(then_r, 1) if then_r else '-'} | {s['ratio_rerun']:.1f} | "
-                   f"{fmt(then_c, 1) if then_c else '-'} | {s['ratio_converge']:.1f} | "
-                   f"{EARLIER['tasks']} | {fold(s['tasks_rerun']['tasks'])} |")
+        out.append(f"| {n} | {cells('rerun', n)} / {s['ratio_rerun']:.1f} | "
+                   f"{cells('converge', n)} / {s['ratio_converge']:.1f} | "
+                   + ' / '.join(r['tasks'] for r in runs) + f" / {fold(s['tasks_rerun']['tasks'])} |")
     peers = data.get('peers')
     if peers:
         first, r = first_apply_ratio(peers)
         if r is not None:
-            then = EARLIER['module_first'] / EARLIER['syncconf_first']
-            out += ['', f"1,000-peer first apply, module alone against `wg syncconf`: then "
-                        f"{fmt(EARLIER['module_first'], 3)} s against {fmt(EARLIER['syncconf_first'], 3)} s "
-                        f"({then:.1f}x), now {fmt(first['module'], 3)} s against "
-                        f"{fmt(first['syncconf'], 3)} s ({r:.1f}x). The reference itself moves with the "
-                        "machine's load (the earlier run had a load of 4 to 32), so compare the seconds "
-                        'as well as the ratio.']
+            then = ', '.join(f"{fmt(e['module_first'], 3)} s against {fmt(e['syncconf_first'], 3)} s "
+                             f"({e['module_first'] / e['syncconf_first']:.1f}x) on {e['commit']}"
+                             for e in runs)
+            out += ['', f"1,000-peer first apply, module alone against `wg syncconf`: {then}; now "
+                        f"{fmt(first['module'], 3)} s against {fmt(first['syncconf'], 3)} s ({r:.1f}x). "
+                        "The reference itself moves with the machine's load (the run on "
+                        f"{EARLIER['commit']} had a load of 4 to 32), so compare the seconds as well as "
+                        'the ratio.']
     return [*out, '']
 
 
