@@ -5,6 +5,9 @@
 
 - create: run `wireguard-go IFNAME` (it opens the TUN link and the socket
   /var/run/wireguard/IFNAME.sock, then daemonizes itself), and wait until the socket answers.
+  It runs in a session of its own: its daemon stays in the session it was started in, and a
+  module run over SSH without pipelining (Ansible's default) runs in a terminal session whose end
+  hangs up its process group; a Go program ends on that SIGHUP.
 - read/apply: `get=1` / `set=1` through `_uapi.UapiClient`; `_uapi.encode_set(plan)` writes only
   the device fields and peer changes of the plan, so untouched peers keep their sessions.
 - delete: remove the link; wireguard-go exits when its TUN goes. Any process still running for
@@ -27,6 +30,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import time
 from typing import Iterable, List, Optional
 
@@ -130,12 +134,23 @@ def find_binary(name: str = WIREGUARD_GO) -> Optional[str]:
     return None
 
 
+def start_in_own_session(argv: List[str]) -> tuple:
+    """(rc, stdout, stderr) of ARGV run in a new session, without a terminal, stdin from /dev/null."""
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              errors='replace', start_new_session=True, timeout=START_TIMEOUT, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 127, '', str(exc)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 class UapiEngine(Engine):
     kind = 'userspace'
 
     def __init__(self, run_command: Optional[RunCommand] = None, socket_dir: str = SOCKET_DIR,
                  binary: Optional[str] = None):
-        self._run = run_command
+        # run_command replaces the detached start (for tests); see start_in_own_session
+        self._run = run_command or start_in_own_session
         self._socket_dir = socket_dir
         self._binary = binary
 
@@ -199,8 +214,6 @@ class UapiEngine(Engine):
         binary = self._binary or find_binary()
         if not binary:
             raise EngineError(NO_WIREGUARD_GO)
-        if self._run is None:
-            raise EngineError('the userspace engine needs run_command to start wireguard-go')
         # No environment tweaks: wireguard-go passes its environment on to the daemon it starts,
         # and Go reads the first of duplicate variables, so an added WG_PROCESS_FOREGROUND breaks it.
         path = self.socket_path(ifname)

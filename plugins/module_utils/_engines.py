@@ -133,6 +133,6 @@ def make_engine(kind: str, run_command: Optional[RunCommand] = None) -> Engine:
 def select_engine(name: str, ifname: str, run_command: Optional[RunCommand] = None) -> Engine:
     """The engine that manages IFNAME for the `engine` option NAME ('auto'|'kernel'|'userspace').
 
-    run_command (module.run_command) is used by the userspace engine to start wireguard-go.
+    run_command: only for tests; the userspace engine starts wireguard-go in a session of its own.
     """
     return make_engine(resolve_engine_name(name, ifname), run_command=run_command)

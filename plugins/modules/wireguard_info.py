@@ -183,7 +183,7 @@ def main():
     def factory(kind):
         from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import make_engine
 
-        return make_engine(kind, run_command=module.run_command)
+        return make_engine(kind)
 
     try:
         interfaces, warnings = _info.gather(module.params['name'], module.params['config_dir'], factory)

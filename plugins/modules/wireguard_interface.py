@@ -817,7 +817,7 @@ def main():
     # 3. live state and plan
     try:
         engine_kind = resolve_engine_name(params['engine'], name, probe=desired is not None)
-        engine = make_engine(engine_kind, run_command=module.run_command) if engine_kind else None
+        engine = make_engine(engine_kind) if engine_kind else None
         live = read_live(engine, name)
     except (EngineError, _iproute.IPRouteError) as exc:
         module.fail_json(msg=to_native(exc), **result)

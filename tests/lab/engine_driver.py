@@ -37,13 +37,6 @@ IF = 'wgdrv0'
 BIG_PEER_IPS = 5000
 
 
-def run_command(argv, environ_update=None, **_kw):
-    env = dict(os.environ)
-    env.update(environ_update or {})
-    proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
-    return proc.returncode, proc.stdout, proc.stderr
-
-
 def step(name, **data):
     print(json.dumps({'step': name, **data}), flush=True)
 
@@ -66,7 +59,7 @@ def main(kind):
          engine=kind)
     check(_engines.engine_for_existing(IF) is None, 'interface exists before the test')
     check(_engines.resolve_engine_name('auto', IF) == kind, f'auto should pick {kind} here')
-    engine = _engines.make_engine(kind, run_command=run_command)
+    engine = _engines.make_engine(kind)  # wireguard-go started as the modules do
     engine.preflight()
 
     priv = _keys.generate_private_key()

@@ -7,7 +7,9 @@ absent -> recreated), delete (link, process and socket gone). It runs once with 
 """
 import json
 import os
+import shlex
 import sys
+import time
 
 import pytest
 from pytest_nslab import TIMINGS
@@ -41,3 +43,27 @@ def test_userspace_engine_and_iproute(lab, interpreter):
                     scale['apply_seconds']))
     TIMINGS.append((f'{interpreter}: userspace engine, 1000 peers, read+plan (no change)',
                     scale['reread_and_plan_seconds']))
+
+
+# Started the way a module runs over SSH without pipelining (Ansible's default): in a terminal
+# session (ssh -tt). When that session ends, the kernel hangs up its foreground process group,
+# and a Go program ends on SIGHUP.
+START_IN_TERMINAL = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _engines
+_engines.make_engine('userspace').create('wgpty0')  # as wireguard_interface does
+"""
+
+
+def test_wireguard_go_outlives_the_terminal_session_it_was_started_from(lab):
+    try:
+        proc = lab.exec('h1', ['script', '-qefc', ' '.join(
+            ['/usr/bin/python3', '-c', shlex.quote(START_IN_TERMINAL), COLLECTIONS]), '/dev/null'],
+            check=False, timeout=60)
+        assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
+        time.sleep(1)  # the hang-up comes when `script` ends; a killed daemon is gone by now
+        assert lab.exec('h1', ['wg', 'show', 'wgpty0', 'listen-port'], check=False).returncode == 0, \
+            'wireguard-go ended with the terminal session that started it'
+    finally:
+        lab.exec('h1', ['ip', 'link', 'del', 'wgpty0'], check=False)
