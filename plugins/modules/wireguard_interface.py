@@ -445,7 +445,6 @@ backup_file:
   sample: /etc/wireguard/wg0.conf.2841.2026-01-01@12:00:00~
 """
 
-import contextlib
 import os
 import tempfile
 import time
@@ -455,7 +454,13 @@ from dataclasses import replace
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils import _desired, _iproute, _keys, _wgquick
+from ansible_collections.meshlab.wireguard.plugins.module_utils import (
+    _desired,
+    _iproute,
+    _keys,
+    _systemd,
+    _wgquick,
+)
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
     EngineError,
     make_engine,
@@ -472,8 +477,6 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import pla
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import routes_for
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import verify as verify_plan
 
-SYSTEMD_RUNNING_DIR = '/run/systemd/system'
-SYSTEMD_UNIT_DIR = '/etc/systemd/system'
 # Starting the unit while the interface exists only marks it active (oneshot, RemainAfterExit).
 DROPIN_CONTENT = b"""# Managed by meshlab.wireguard (wireguard_interface), which configures the live interface
 # itself. Starting the unit while the interface exists only marks it active (no wg-quick up, no
@@ -663,90 +666,41 @@ def write_config(module, path, content, backup):
 # --------------------------------------------------------------------------- systemd
 
 class Systemd:
+    """wg-quick@NAME where systemd runs: a drop-in, then enabled and started on the live interface."""
+
     def __init__(self, module, name, wanted):
-        self.module = module
         self.unit = f'wg-quick@{name}.service'
-        self.dropin = os.path.join(SYSTEMD_UNIT_DIR, f'{self.unit}.d', 'meshlab-wireguard.conf')
-        self.active = False
+        self.dropin = _systemd.unit_path(f'{self.unit}.d', 'meshlab-wireguard.conf')
         self.systemctl = None
-        running = os.path.isdir(SYSTEMD_RUNNING_DIR)
         if wanted == 'no' or not module.params['persist']:
             self.unit = None
             return
-        if not running:
+        if not _systemd.running():
             if wanted == 'yes':
                 module.fail_json(msg='systemd=yes but systemd does not run on this host '
-                                     f'({SYSTEMD_RUNNING_DIR} is missing): use systemd=auto or systemd=no')
+                                     f'({_systemd.RUNNING_DIR} is missing): use systemd=auto or systemd=no')
             self.unit = None
             return
-        self.systemctl = module.get_bin_path('systemctl', required=True)
-
-    def _query(self, verb):
-        rc, out, _err = self.module.run_command([self.systemctl, verb, self.unit])
-        return rc, out.strip()
-
-    def enabled(self):
-        rc, out = self._query('is-enabled')
-        return rc == 0 and out in ('enabled', 'enabled-runtime', 'alias', 'static', 'indirect', 'linked')
-
-    def is_active(self):
-        rc, out = self._query('is-active')
-        return rc == 0 and out in ('active', 'activating', 'reloading')
-
-    def dropin_current(self):
-        try:
-            with open(self.dropin, 'rb') as f:
-                return f.read() == DROPIN_CONTENT
-        except FileNotFoundError:
-            return False
-
-    def dropin_exists(self):
-        return os.path.lexists(self.dropin)
+        self.systemctl = _systemd.Systemctl(module)
 
     def actions(self, present):
         """What brings the unit to the wanted state, in order (nothing is done here)."""
+        ctl = self.systemctl
         if present:
-            return ([] if self.dropin_current() else ['dropin']) + \
-                ([] if self.enabled() else ['enable']) + ([] if self.is_active() else ['start'])
-        return (['stop'] if self.is_active() else []) + (['disable'] if self.enabled() else []) + \
-            (['remove-dropin'] if self.dropin_exists() else [])
+            return ([] if _systemd.file_is(self.dropin, DROPIN_CONTENT) else ['dropin']) + \
+                ([] if ctl.enabled(self.unit) else ['enable']) + ([] if ctl.active(self.unit) else ['start'])
+        return (['stop'] if ctl.active(self.unit) else []) + \
+            (['disable'] if ctl.enabled(self.unit) else []) + \
+            (['remove-dropin'] if os.path.lexists(self.dropin) else [])
 
-    def write_dropin(self):
-        folder = os.path.dirname(self.dropin)
-        os.makedirs(folder, mode=0o755, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.meshlab-wireguard.', suffix='.tmp')
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(DROPIN_CONTENT)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, self.dropin)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        self.daemon_reload()
-
-    def remove_dropin(self):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.dropin)
-        with contextlib.suppress(OSError):
-            os.rmdir(os.path.dirname(self.dropin))  # only when empty
-        self.daemon_reload()
-
-    def daemon_reload(self):
-        rc, out, err = self.module.run_command([self.systemctl, 'daemon-reload'])
-        if rc != 0:
-            self.module.fail_json(msg=f'systemctl daemon-reload failed (rc={rc}): {(err or out).strip()}')
-
-    def run(self, verb):
-        if verb == 'dropin':
-            return self.write_dropin()
-        if verb == 'remove-dropin':
-            return self.remove_dropin()
-        rc, out, err = self.module.run_command([self.systemctl, verb, self.unit])
-        if rc != 0:
-            self.module.fail_json(msg=f'systemctl {verb} {self.unit} failed (rc={rc}): {(err or out).strip()}'
-                                      + ('; is wireguard-tools installed?' if verb == 'enable' else ''))
+    def run(self, action):
+        if action == 'dropin':
+            self.systemctl.write_file(self.dropin, DROPIN_CONTENT)
+        elif action == 'remove-dropin':
+            self.systemctl.remove_file(self.dropin, remove_empty_dir=True)
+        else:
+            self.systemctl.run(action, self.unit,
+                               hint='; is wireguard-tools installed?' if action == 'enable' else '')
 
 
 # --------------------------------------------------------------------------- main

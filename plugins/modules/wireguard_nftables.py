@@ -109,15 +109,14 @@ reason:
   type: str
 """
 
-import contextlib
 import os
 import re
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
-SYSTEMD_RUNNING_DIR = '/run/systemd/system'
-SYSTEMD_UNIT_DIR = '/etc/systemd/system'
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _systemd
+
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@-]+\.service$')
 
 
@@ -147,54 +146,27 @@ class BootUnit:
     """The unit that loads the rules file at boot: worked out first, changed after the table."""
 
     def __init__(self, module, nft):
-        self.module = module
         p = module.params
         self.name = p['boot_unit']
-        self.path = os.path.join(SYSTEMD_UNIT_DIR, self.name)
-        self.text = unit_text(nft, p['path'], p['family'], p['table'])
-        self.systemctl = module.get_bin_path('systemctl', required=True)
-
-    def _systemctl(self, *args, check=True):
-        rc, out, err = self.module.run_command([self.systemctl, *args])
-        if check and rc != 0:
-            self.module.fail_json(msg=f"systemctl {' '.join(args)} failed (rc={rc}): {(err or out).strip()}")
-        return rc, out.strip()
-
-    def _enabled(self):
-        rc, out = self._systemctl('is-enabled', self.name, check=False)
-        return rc == 0 and out in ('enabled', 'enabled-runtime', 'linked', 'alias', 'static', 'indirect')
-
-    def _current(self):
-        try:
-            with open(self.path, encoding='utf-8') as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
+        self.path = _systemd.unit_path(self.name)
+        self.text = unit_text(nft, p['path'], p['family'], p['table']).encode()
+        self.systemctl = _systemd.Systemctl(module)
 
     def actions(self, present):
         exists = os.path.lexists(self.path)
+        enabled = exists and self.systemctl.enabled(self.name)
         if present:
-            return ([] if self._current() == self.text else ['write']) + \
-                ([] if exists and self._enabled() else ['enable'])
-        return (['disable'] if exists and self._enabled() else []) + (['remove'] if exists else [])
+            current = _systemd.file_is(self.path, self.text)
+            return ([] if current else ['write']) + ([] if enabled else ['enable'])
+        return (['disable'] if enabled else []) + (['remove'] if exists else [])
 
     def run(self, action):
         if action == 'write':
-            fd, tmp = tempfile.mkstemp(prefix='.meshlab-unit-', dir=SYSTEMD_UNIT_DIR)
-            try:
-                with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                    f.write(self.text)
-                os.chmod(tmp, 0o644)
-                os.rename(tmp, self.path)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-            self._systemctl('daemon-reload')
+            self.systemctl.write_file(self.path, self.text)
         elif action == 'remove':
-            os.unlink(self.path)
-            self._systemctl('daemon-reload')
+            self.systemctl.remove_file(self.path)
         else:
-            self._systemctl(action, self.name)
+            self.systemctl.run(action, self.name)
 
 
 class NftablesFile:
@@ -312,7 +284,7 @@ def main():
                              'meshlab-wireguard-firewall.service')
     present = module.params['state'] == 'present'
     backend = NftablesFile(module)
-    systemd_running = os.path.isdir(SYSTEMD_RUNNING_DIR)
+    systemd_running = _systemd.running()
     unit = BootUnit(module, backend.nft) if unit_name and systemd_running else None
     unit_actions = unit.actions(present) if unit else []  # worked out before anything changes
     result = backend.present() if present else backend.absent()

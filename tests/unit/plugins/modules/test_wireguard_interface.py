@@ -15,7 +15,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils import _keys
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _keys, _systemd
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import EngineError
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     HANDSHAKE_FRESH_SECONDS,
@@ -144,8 +144,8 @@ def host(monkeypatch, tmp_path):
     monkeypatch.setattr(mod, 'make_engine', lambda kind, run_command=None: FakeEngine(h))
     monkeypatch.setattr(mod._iproute, 'read_link', fake_read_link(h))
     monkeypatch.setattr(mod._iproute, 'apply_link', fake_apply_link(h))
-    monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(tmp_path / 'no-systemd'))
-    monkeypatch.setattr(mod, 'SYSTEMD_UNIT_DIR', str(tmp_path / 'etc-systemd-system'))
+    monkeypatch.setattr(_systemd, 'RUNNING_DIR', str(tmp_path / 'no-systemd'))
+    monkeypatch.setattr(_systemd, 'UNIT_DIR', str(tmp_path / 'etc-systemd-system'))
     h.loaded_dropin = None  # the drop-in as systemd last loaded it (daemon-reload)
 
     def run_command(self, args, **kw):
@@ -401,7 +401,7 @@ def test_persist_false_leaves_files_alone(host, run, args):
 def test_systemd_auto_hands_the_live_interface_over_to_the_unit(host, run, args, tmp_path, monkeypatch):
     sysdir = tmp_path / 'systemd-system'
     sysdir.mkdir()
-    monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(sysdir))
+    monkeypatch.setattr(_systemd, 'RUNNING_DIR', str(sysdir))
     dropin = tmp_path / 'etc-systemd-system' / 'wg-quick@wg0.service.d' / 'meshlab-wireguard.conf'
     checked = run(args, check=True)
     assert checked['unit'] == 'wg-quick@wg0.service' and checked['unit_changed']

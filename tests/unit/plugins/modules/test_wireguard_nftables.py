@@ -8,6 +8,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _systemd
 from ansible_collections.meshlab.wireguard.plugins.modules import wireguard_nftables as mod
 
 UNIT = 'meshlab-wireguard-firewall.service'
@@ -61,8 +62,8 @@ def host(monkeypatch, tmp_path):
     h = FakeHost(tmp_path)
     running = tmp_path / 'run-systemd-system'
     running.mkdir()
-    monkeypatch.setattr(mod, 'SYSTEMD_RUNNING_DIR', str(running))
-    monkeypatch.setattr(mod, 'SYSTEMD_UNIT_DIR', str(h.unit_dir))
+    monkeypatch.setattr(_systemd, 'RUNNING_DIR', str(running))
+    monkeypatch.setattr(_systemd, 'UNIT_DIR', str(h.unit_dir))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, argv, **kw: h.run(argv))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                         lambda self, name, required=False, opt_dirs=None: '/usr/sbin/' + name)
