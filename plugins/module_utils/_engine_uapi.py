@@ -38,7 +38,6 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute,
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
     Engine,
     EngineError,
-    RunCommand,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Plan
 
@@ -147,10 +146,7 @@ def start_in_own_session(argv: List[str]) -> tuple:
 class UapiEngine(Engine):
     kind = 'userspace'
 
-    def __init__(self, run_command: Optional[RunCommand] = None, socket_dir: str = SOCKET_DIR,
-                 binary: Optional[str] = None):
-        # run_command replaces the detached start (for tests); see start_in_own_session
-        self._run = run_command or start_in_own_session
+    def __init__(self, socket_dir: str = SOCKET_DIR, binary: Optional[str] = None):
         self._socket_dir = socket_dir
         self._binary = binary
 
@@ -217,7 +213,7 @@ class UapiEngine(Engine):
         # No environment tweaks: wireguard-go passes its environment on to the daemon it starts,
         # and Go reads the first of duplicate variables, so an added WG_PROCESS_FOREGROUND breaks it.
         path = self.socket_path(ifname)
-        rc, out, err = self._run([binary, ifname])
+        rc, out, err = start_in_own_session([binary, ifname])
         if rc != 0:
             detail = (err or out or '').strip().splitlines()
             raise EngineError(f'{binary} {ifname} failed (rc={rc}): '

@@ -17,15 +17,12 @@ deleted at once), else userspace.
 from __future__ import annotations
 
 import os
-from typing import Callable, Iterable, Optional
+from typing import Iterable, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Plan
 
 ENGINE_NAMES = ('auto', 'kernel', 'userspace')
-
-# module.run_command-like: (argv list, **kwargs) -> (rc, stdout, stderr)
-RunCommand = Callable[..., tuple]
 
 
 class EngineError(RuntimeError):
@@ -118,7 +115,7 @@ def resolve_engine_name(name: str, ifname: str, probe: bool = True) -> Optional[
     return name
 
 
-def make_engine(kind: str, run_command: Optional[RunCommand] = None) -> Engine:
+def make_engine(kind: str) -> Engine:
     if kind == 'kernel':
         from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_netlink import NetlinkEngine
 
@@ -126,13 +123,10 @@ def make_engine(kind: str, run_command: Optional[RunCommand] = None) -> Engine:
     if kind == 'userspace':
         from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import UapiEngine
 
-        return UapiEngine(run_command=run_command)
+        return UapiEngine()
     raise EngineError(f'unknown engine {kind!r}')
 
 
-def select_engine(name: str, ifname: str, run_command: Optional[RunCommand] = None) -> Engine:
-    """The engine that manages IFNAME for the `engine` option NAME ('auto'|'kernel'|'userspace').
-
-    run_command: only for tests; the userspace engine starts wireguard-go in a session of its own.
-    """
-    return make_engine(resolve_engine_name(name, ifname), run_command=run_command)
+def select_engine(name: str, ifname: str) -> Engine:
+    """The engine that manages IFNAME for the `engine` option NAME ('auto'|'kernel'|'userspace')."""
+    return make_engine(resolve_engine_name(name, ifname))

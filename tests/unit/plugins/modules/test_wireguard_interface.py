@@ -141,7 +141,7 @@ def host(monkeypatch, tmp_path):
         return 'userspace'
 
     monkeypatch.setattr(mod, 'resolve_engine_name', resolve)
-    monkeypatch.setattr(mod, 'make_engine', lambda kind, run_command=None: FakeEngine(h))
+    monkeypatch.setattr(mod, 'make_engine', lambda kind: FakeEngine(h))
     monkeypatch.setattr(mod._iproute, 'read_link', fake_read_link(h))
     monkeypatch.setattr(mod._iproute, 'apply_link', fake_apply_link(h))
     monkeypatch.setattr(_systemd, 'RUNNING_DIR', str(tmp_path / 'no-systemd'))
