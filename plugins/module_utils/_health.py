@@ -74,20 +74,24 @@ def _bare_ip(text: str) -> str:
     return str(ipaddress.ip_interface(str(text).strip()).ip)
 
 
-def ping_targets(expected: List[dict]) -> Dict[str, List[str]]:
-    """Per host, the tunnel addresses of every expected peer (what wireguard_ping should ping)."""
+def _targets(expected: List[dict], directions) -> Dict[str, List[str]]:
+    """Per pinging host, the other end's tunnel addresses, for the (src, dst) sides directions(link) gives."""
     out = {}  # type: Dict[str, List[str]]
     for link in expected:
         if link.get('skip'):
             continue
-        for src, dst in (('a', 'b'), ('b', 'a')):
-            host = link[src]['host']
-            targets = out.setdefault(host, [])
+        for src, dst in directions(link):
+            targets = out.setdefault(link[src]['host'], [])
             for addr in link[dst].get('addresses') or ():
                 ip = _bare_ip(addr)
                 if ip not in targets:
                     targets.append(ip)
     return out
+
+
+def ping_targets(expected: List[dict]) -> Dict[str, List[str]]:
+    """Per host, the tunnel addresses of every expected peer (what wireguard_ping should ping)."""
+    return _targets(expected, lambda link: (('a', 'b'), ('b', 'a')))
 
 
 def handshake_starters(expected: List[dict]) -> Dict[str, List[str]]:
@@ -98,17 +102,11 @@ def handshake_starters(expected: List[dict]) -> Dict[str, List[str]]:
     in most such tries). So one end pings first: one that can reach the other (the other has an
     endpoint), the lower host name when both can.
     """
-    out = {}  # type: Dict[str, List[str]]
-    for link in expected:
-        if link.get('skip'):
-            continue
-        src, dst = ('b', 'a') if link['a'].get('endpoint') and not link['b'].get('endpoint') else ('a', 'b')
-        targets = out.setdefault(link[src]['host'], [])
-        for addr in link[dst].get('addresses') or ():
-            ip = _bare_ip(addr)
-            if ip not in targets:
-                targets.append(ip)
-    return out
+    def starter(link):
+        only_a_can_be_dialed = link['a'].get('endpoint') and not link['b'].get('endpoint')
+        return (('b', 'a'),) if only_a_can_be_dialed else (('a', 'b'),)
+
+    return _targets(expected, starter)
 
 
 def expected_links(fleet: dict, registry: dict, hosts=None) -> dict:
