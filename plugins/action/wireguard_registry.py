@@ -10,6 +10,7 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry_schema
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
@@ -46,6 +47,19 @@ def _host_view(data, host):
     return out
 
 
+def schema_checked(change, source):
+    """`change` that refuses to leave a registry the strict reader would refuse (the registry it
+    starts from passed that reader, so any problem is this change's own)."""
+    def run(data):
+        value = change(data)
+        found = _registry_schema.problems(data)
+        if found:
+            raise TopologyFailure(f'refusing to write {source}: the update would make it invalid: '
+                                  + '; '.join(found[:5]))
+        return value
+    return run
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
@@ -70,7 +84,7 @@ class ActionModule(ControllerAction):
                                             'the meshlab.wireguard.wireguard_fleet filter')
                 change = self._present(host, args['fleet'], args['public_keys'], args['endpoint'],
                                        args['clients'], args['prune'], check)
-            before, after, changed, addresses = reg.update(path, change, check)
+            before, after, changed, addresses = reg.update(path, schema_checked(change, path), check)
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
         except TopologyFailure as exc:

@@ -34,6 +34,8 @@ import time
 
 import yaml
 
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry_schema
+
 REGISTRY_VERSION = 1
 HEADER = (
     '# meshlab.wireguard registry: public keys, endpoints and tunnel addresses of every member.\n'
@@ -101,15 +103,7 @@ def load(path):
     except (OSError, yaml.YAMLError) as exc:
         raise RegistryError(f'cannot read the registry {path}: {exc}; fix or move the file (it holds '
                             'only public data and is rebuilt by the next full run)') from None
-    if data is None:
-        return empty()
-    if not isinstance(data, dict) or not isinstance(data.get('networks', {}), dict):
-        raise RegistryError(f'{path} is not a meshlab.wireguard registry (no networks mapping); '
-                            'move it away or set wireguard_registry_path')
-    version = data.get('version', REGISTRY_VERSION)
-    if version != REGISTRY_VERSION:
-        raise RegistryError(f'{path} has registry version {version}, this collection writes version '
-                            f'{REGISTRY_VERSION}; upgrade the collection')
+    data = _registry_schema.validate(data, path, RegistryError)  # strict: version, schema, keys, duplicates
     data.setdefault('networks', {})
     data['version'] = REGISTRY_VERSION
     for net in data['networks'].values():

@@ -13,6 +13,13 @@ from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry
 N = 20
 
 
+def key(tag):
+    """A valid (strict base64, 32 bytes) stand-in public key, stable per tag."""
+    import base64
+    import hashlib
+    return base64.b64encode(hashlib.sha256(tag.encode()).digest()).decode()
+
+
 def fleet_of(n):
     hosts = [f'h{i}' for i in range(1, n + 1)]
     networks = [{'name': 'wg0', 'ipv4_pool': '100.64.0.0/24', 'ipv6_pool': 'fd3a:6c1e:9b42:100::/64',
@@ -24,7 +31,7 @@ def fleet_of(n):
 
 def _writer(args):
     path, host, fleet = args
-    change = ActionModule._present(host, fleet, {'wg0': 'K' + host, 'wg1': 'L' + host}, host,
+    change = ActionModule._present(host, fleet, {'wg0': key('K' + host), 'wg1': key('L' + host)}, host,
                                    {}, False, False)
     changed, addresses = reg.update(path, change)[2:]
     return host, changed, addresses
@@ -65,7 +72,7 @@ def test_second_write_is_no_change_and_check_mode_writes_nothing(tmp_path):
     mtime = os.stat(path).st_mtime_ns
     assert _writer((path, 'h2', fleet))[1] is False
     assert os.stat(path).st_mtime_ns == mtime
-    change = ActionModule._present('h3', fleet, {'wg0': 'X', 'wg1': 'Y'}, '', {}, False, True)
+    change = ActionModule._present('h3', fleet, {'wg0': key('X'), 'wg1': key('Y')}, '', {}, False, True)
     after, changed = reg.update(path, change, check_mode=True)[1:3]
     assert changed and 'h3' in after['networks']['wg0']['hosts']
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
@@ -91,7 +98,8 @@ def test_absent_and_prune(tmp_path):
     assert 'h1' not in data['networks']['wg0']['hosts'] and 'phone' not in data['networks']['wg0']['clients']
     # h3 leaves the inventory; a pruning run by h2 forgets it
     smaller = fleet_of(2)
-    change = ActionModule._present('h2', smaller, {'wg0': 'Kh2', 'wg1': 'Lh2'}, 'h2', {}, True, False)
+    keys = {'wg0': key('Kh2'), 'wg1': key('Lh2')}
+    change = ActionModule._present('h2', smaller, keys, 'h2', {}, True, False)
     reg.update(path, change)
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
 
