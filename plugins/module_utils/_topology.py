@@ -28,6 +28,8 @@ import hmac
 import ipaddress
 import re
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._checks import endpoint_host_problem
+
 TOPOLOGIES = ('mesh', 'hub_and_spoke', 'site_to_site', 'groups')
 DEFAULT_PORT = 51820
 DEFAULT_KEEPALIVE = 25
@@ -39,8 +41,13 @@ NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 
 NETWORK_KEYS = (
     'name', 'state', 'port', 'topology', 'group', 'hosts', 'ipv4_pool', 'ipv6_pool', 'hubs',
-    'peer_groups', 'preshared_keys', 'keepalive', 'mtu', 'masquerade', 'clients',
+    'peer_groups', 'preshared_keys', 'keepalive', 'mtu', 'masquerade', 'clients', 'renumber',
 )
+# WireGuard's largest MTU (the kernel's and wireguard_interface's limit); IPv6 needs 1280
+MTU_MIN = 1280
+MTU_MAX = 65455
+# Per-host variables that name networks in their keys
+PER_NETWORK_HOST_VARS = ('wireguard_addresses', 'wireguard_primary_hub')
 SITE_KEYS = ('name', 'lans', 'hosts', 'group', 'gateway')
 CLIENT_KEYS = ('name', 'host', 'addresses', 'allowed_ips', 'dns', 'keepalive', 'endpoint', 'mtu')
 
@@ -205,6 +212,69 @@ def _explicit_by_family(addresses):
     return fam
 
 
+def _who(key):
+    kind, name = key.split(':', 1)
+    return f'{kind} {name}'
+
+
+def _taken_by_explicit(net, parts, pins):
+    """An explicit address (wireguard_addresses, clients[].addresses) that the registry holds for
+    another host or client: honouring it would silently renumber that one. Refused instead."""
+    holder = {}
+    for k, addrs in pins.items():
+        for a in addrs:
+            try:
+                holder.setdefault(_iface(a).ip, k)
+            except ValueError:
+                continue
+    errors = []
+    for k, fam in sorted(parts.items()):
+        for a in fam[4] + fam[6]:
+            other = holder.get(_iface(a).ip)
+            if other is None or other == k:
+                continue
+            stale = other not in parts
+            kind, name = k.split(':', 1)
+            var = (f'wireguard_addresses.{net["name"]} of host {name}' if kind == 'host'
+                   else f'{_label(net)}.clients ({name}).addresses')
+            errors.append(
+                f'{var}: {_iface(a).ip} is already allocated to {_who(other)} in the registry'
+                + (' (a stale entry: it is no longer in the network)' if stale else '')
+                + '; nothing already allocated moves: choose a free address'
+                + (', or prune the stale entry (wireguard_registry_prune: true)' if stale else
+                   f', or first give {_who(other)} another address'))
+    return errors
+
+
+def _pool_moves(net, key, pool, need, pins):
+    """Registry addresses of participants that the current pool no longer holds: allocating again
+    would renumber them. Refused unless the network says `renumber: true`."""
+    first, count = _usable_range(pool)
+    moved = []
+    for k in sorted(need):
+        addrs = [_iface(a) for a in pins.get(k, []) if interface_ok(a)]
+        same = [a for a in addrs if a.version == pool.version]
+        if not same:
+            continue
+        if not any(a.ip in pool and first <= int(a.ip) - int(pool.network_address) < first + count
+                   for a in same):
+            moved.append(f'{_who(k)} ({same[0]})')
+    if not moved:
+        return []
+    return [f'{_label(net)}.{key}: {pool} no longer holds the addresses the registry gives '
+            f'{", ".join(moved[:5])}{" ..." if len(moved) > 5 else ""}: this would renumber them. '
+            f'Nothing already allocated moves by accident: restore the old {key}, or set '
+            f'renumber: true on the network for the run that renumbers on purpose']
+
+
+def interface_ok(text):
+    try:
+        _iface(text)
+    except ValueError:
+        return False
+    return True
+
+
 def allocate_network(net, registry_net=None):
     """Addresses of every member and client of one normalized network.
 
@@ -230,6 +300,7 @@ def allocate_network(net, registry_net=None):
     for c, entry in reg_clients.items():
         pins['client:' + c] = list((entry or {}).get('addresses') or [])
     result = {k: list(v[4] + v[6]) for k, v in parts.items()}
+    errors.extend(_taken_by_explicit(net, parts, pins))
     offsets4 = {}
     for version, key in ((4, 'ipv4_pool'), (6, 'ipv6_pool')):
         pool_text = net.get(key)
@@ -237,6 +308,8 @@ def allocate_network(net, registry_net=None):
             continue
         pool = _net(pool_text)
         need = [k for k, fam in parts.items() if not fam[version]]
+        if not net.get('renumber'):
+            errors.extend(_pool_moves(net, key, pool, need, pins))
         reserved = [a for fam in parts.values() for a in fam[version]]
         # registry addresses of names that no longer take part (stale) stay reserved until pruned
         for k, addrs in pins.items():
@@ -306,6 +379,18 @@ def _bool(value, default=False):
     if isinstance(value, int):
         return bool(value)
     raise ValueError(f'not a boolean: {value!r}')
+
+
+def _special_range(pool):
+    """Why a pool cannot hold tunnel addresses (loopback, multicast ...), or None."""
+    kinds = (('is_loopback', 'a loopback range'), ('is_multicast', 'a multicast range'),
+             ('is_link_local', 'a link-local range'), ('is_unspecified', 'the unspecified address'))
+    for test, what in kinds:
+        if getattr(pool.network_address, test) or getattr(pool.broadcast_address, test):
+            return what
+    if pool.prefixlen == 0:
+        return 'the whole address space'
+    return None
 
 
 def _int(value, default, lo, hi, where, problems, fix):
@@ -471,8 +556,13 @@ def _normalize_clients(raw_clients, net, p):
         dns = [str(d) for d in _as_list(raw.get('dns'))]
         keepalive = _int(raw.get('keepalive'), DEFAULT_KEEPALIVE, 0, 65535, where + '.keepalive', p,
                          'use seconds between 0 (off) and 65535')
-        mtu = _int(raw.get('mtu'), None, 1280, 65535, where + '.mtu', p, 'use 1280..65535 or leave it unset')
+        mtu = _int(raw.get('mtu'), None, MTU_MIN, MTU_MAX, where + '.mtu', p,
+                   f'use {MTU_MIN}..{MTU_MAX} or leave it unset')
         endpoint = raw.get('endpoint')
+        problem = endpoint_host_problem(endpoint) if endpoint not in (None, '') else None
+        if problem:
+            p.err(f'{where}.endpoint: {problem}')
+            endpoint = None
         out.append({'name': name, 'host': host, 'addresses': addresses,
                     'allowed_ips': _sort_nets(allowed) if allowed else [], 'dns': dns,
                     'keepalive': keepalive, 'endpoint': str(endpoint) if endpoint else None,
@@ -532,9 +622,10 @@ def normalize(networks, sites=None, groups=None, hostvars=None):
                     'set a UDP port between 1 and 65535')
         keepalive = _int(raw.get('keepalive'), DEFAULT_KEEPALIVE, 0, 65535, where + '.keepalive', p,
                          'seconds between 0 (off) and 65535')
-        mtu = _int(raw.get('mtu'), None, 1280, 65535, where + '.mtu', p, 'use 1280..65535 or leave it unset')
+        mtu = _int(raw.get('mtu'), None, MTU_MIN, MTU_MAX, where + '.mtu', p,
+                   f'use {MTU_MIN}..{MTU_MAX} or leave it unset')
         flags = {}
-        for key in ('preshared_keys', 'masquerade'):
+        for key in ('preshared_keys', 'masquerade', 'renumber'):
             try:
                 flags[key] = _bool(raw.get(key), False)
             except ValueError:
@@ -575,6 +666,12 @@ def normalize(networks, sites=None, groups=None, hostvars=None):
             if pool.version != version:
                 p.err('{}.{}: {} is an IPv{} network; put it in {}'.format(
                     where, key, pool, pool.version, f'ipv{pool.version}_pool'))
+                pools[key] = None
+                continue
+            special = _special_range(pool)
+            if special:
+                p.err(f'{where}.{key}: {pool} is {special}, not usable for tunnel addresses; use a '
+                      'private range such as 100.64.0.0/24 or fd3a:6c1e:9b42:100::/64')
                 pools[key] = None
                 continue
             pools[key] = str(pool)
@@ -692,12 +789,16 @@ def normalize(networks, sites=None, groups=None, hostvars=None):
         net['gateways'] = gateways
         net['clients'] = _normalize_clients(raw.get('clients'), net, p)
         out_nets[name] = net
+    endpoints = _host_var_checks(out_nets, [n.get('name') for n in networks if isinstance(n, dict)],
+                                 hostvars, p)
     _cross_checks(out_nets, sites_n, p)
+    _address_checks(out_nets, sites_n, endpoints, p)
     return {
         'version': REGISTRY_VERSION,
         'networks': out_nets,
         'sites': {k: {kk: vv for kk, vv in v.items() if kk != 'where'} for k, v in sites_n.items()},
         'host_site': host_site,
+        'endpoints': endpoints,
         'errors': p.errors,
         'warnings': p.warnings,
     }
@@ -742,6 +843,72 @@ def _cross_checks(nets, sites, p):
                             and _net(lan).overlaps(_net(net[key])):
                         p.err(f'{where}: LAN {lan} of site {_site_of(sites, gw)} overlaps {key} '
                               f'{net[key]}; make the LANs and the tunnel pool disjoint')
+
+
+def _host_var_checks(nets, names, hostvars, p):
+    """Per-host variables of members: networks named in their keys must exist and have the host as
+    a member; wireguard_endpoint must be an address or DNS name without a port. Returns
+    {host: endpoint} of the members that have one."""
+    names = {str(n) for n in names if n}
+    members = {}
+    for net in nets.values():
+        for h in net['members']:
+            members.setdefault(h, set()).add(net['name'])
+    endpoints = {}
+    for h in sorted(members):
+        hv = hostvars.get(h) or {}
+        for var in PER_NETWORK_HOST_VARS:
+            value = hv.get(var)
+            if not isinstance(value, dict):
+                continue  # wrong types are reported where the variable is read
+            for key in sorted(str(k) for k in value):
+                if key not in names:
+                    p.err(f'host {h}: {var}.{key}: there is no network {key} in wireguard_networks '
+                          f'({", ".join(sorted(names)) or "none"}); fix the name or remove the entry')
+                elif key not in members[h]:
+                    p.err(f'host {h}: {var}.{key}: {h} is not a member of network {key}; remove the '
+                          'entry, or add the host to the network (its group or hosts)')
+        endpoint = hv.get('wireguard_endpoint')
+        problem = endpoint_host_problem(endpoint)
+        if problem:
+            p.err(f'host {h}: wireguard_endpoint: {problem}')
+        elif isinstance(endpoint, str) and endpoint.strip():
+            endpoints[h] = endpoint.strip()
+    return endpoints
+
+
+def _address_checks(nets, sites, endpoints, p):
+    """Tunnel addresses must not reach into a site's LAN (the connected route would swallow the LAN's
+    route to its gateway), and no member's endpoint may be routed into the tunnel it carries."""
+    lans = [(s['name'], _net(lan)) for s in sites.values() for lan in s['lans']]
+    for net in nets.values():
+        if net['state'] != 'present':
+            continue
+        owners = [(f'wireguard_addresses.{net["name"]} of host {h}', a)
+                  for h, addrs in sorted(net['explicit'].items()) for a in addrs]
+        owners += [(f'{_label(net)}.clients ({c["name"]}).addresses', a)
+                   for c in net['clients'] for a in c['addresses']]
+        for var, a in owners:
+            iface = _iface(a)
+            for site, lan in lans:
+                if lan.version == iface.version and iface.network.overlaps(lan):
+                    p.err(f'{var}: {a} reaches into LAN {lan} of site {site}: the tunnel address '
+                          'would take over the route to that LAN; choose an address (and prefix) '
+                          'outside every site LAN')
+        tunnel = [(key, _net(net[key])) for key in ('ipv4_pool', 'ipv6_pool') if net[key]]
+        tunnel += [(f'LAN of site {_site_of(sites, gw)}', _net(lan))
+                   for gw, ls in sorted(net['lans'].items()) for lan in ls]
+        for h in net['members']:
+            ep = endpoints.get(h, '').strip('[]')
+            try:
+                ip = ipaddress.ip_address(ep)
+            except ValueError:
+                continue
+            for what, prefix in tunnel:
+                if prefix.version == ip.version and ip in prefix:
+                    p.err(f'host {h}: wireguard_endpoint {ip} is inside {what} {prefix} of network '
+                          f'{net["name"]}, which is routed through the tunnel itself: give the '
+                          f'address peers reach {h} at over the underlay')
 
 
 def _site_of(sites, host):

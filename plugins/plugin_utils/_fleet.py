@@ -9,7 +9,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
 # Per-host variables the topology reads from every member (set in host_vars or group_vars).
-HOST_VARS = ('wireguard_addresses', 'wireguard_primary_hub')
+HOST_VARS = ('wireguard_addresses', 'wireguard_primary_hub', 'wireguard_endpoint')
 
 _UNDEFINED = ('AnsibleUndefined', 'StrictUndefined', 'Undefined')
 

@@ -221,10 +221,31 @@ def test_duplicate_with_registry_pin():
     hv = {'h1': {'wireguard_addresses': {'wg0': ['100.64.0.77/24']}}}
     reg = {'networks': {'wg0': {'hosts': {'h2': {'addresses': ['100.64.0.77/24']}}}}}
     fleet = t.normalize([net(ipv6_pool=None)], [], groups_of(['h1', 'h2']), hv)
-    # the pin collides with an explicit address: h2 is moved, not duplicated
+    # the explicit address is h2's in the registry: refused (h2 is never renumbered silently),
+    # by the check and by the allocation the publish does under the lock
     alloc = t.allocate_network(fleet['networks']['wg0'], reg['networks']['wg0'])
-    assert alloc['hosts']['h2'] != ['100.64.0.77/24']
-    assert t.validate(fleet, reg) == []
+    errs = t.validate(fleet, reg)
+    for found in (alloc['errors'], errs):
+        assert any('wireguard_addresses.wg0 of host h1: 100.64.0.77 is already allocated to host h2' in e
+                   and 'choose a free address' in e for e in found), found
+    # a stale entry (h9 left the network) is named as such, with prune as a way out
+    reg['networks']['wg0']['hosts'] = {'h9': {'addresses': ['100.64.0.77/24']}}
+    assert any('host h9' in e and 'stale' in e and 'wireguard_registry_prune' in e
+               for e in t.validate(fleet, reg))
+
+
+def test_pool_change_would_renumber():
+    reg = {'networks': {'wg0': {'hosts': {'h1': {'addresses': ['100.64.0.7/24']},
+                                          'h2': {'addresses': ['100.64.0.8/24']}}}}}
+    moved = t.normalize([net(ipv6_pool=None, ipv4_pool='100.64.9.0/24')], [], groups_of(['h1', 'h2']), {})
+    errs = t.validate(moved, reg)
+    assert any('ipv4_pool: 100.64.9.0/24 no longer holds' in e and 'host h1 (100.64.0.7/24)' in e
+               and 'renumber: true' in e for e in errs), errs
+    shrunk = t.normalize([net(ipv6_pool=None, ipv4_pool='100.64.0.0/29')], [], groups_of(['h1', 'h2']), {})
+    assert any('host h2 (100.64.0.8/24)' in e for e in t.validate(shrunk, reg))
+    on_purpose = t.normalize([net(ipv6_pool=None, ipv4_pool='100.64.9.0/24', renumber=True)], [],
+                             groups_of(['h1', 'h2']), {})
+    assert t.validate(on_purpose, reg) == []
 
 
 def test_overlapping_lans():
