@@ -13,22 +13,32 @@ import re
 
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _preflight
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks as files
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
 ARGUMENT_SPEC = {
-    'stage': {'type': 'str', 'default': 'config', 'choices': ['check', 'config']},
-    'networks': {'type': 'list', 'elements': 'dict', 'default': []},
+    'stage': {'type': 'str', 'default': 'config', 'choices': ['check', 'preflight', 'config']},
+    'networks': {'type': 'raw', 'default': []},
     'fleet': {'type': 'dict'},
-    'sites': {'type': 'list', 'elements': 'dict', 'default': []},
+    'sites': {'type': 'raw', 'default': []},
     'registry_path': {'type': 'path', 'required': True},
     'registry': {'type': 'dict'},
     'host': {'type': 'str'},
     'firewall': {'type': 'str', 'default': ''},
     'psk_secret_set': {'type': 'bool', 'default': True},
+    'psk_secret_length': {'type': 'int', 'default': 0},
+    'psk_secret_path': {'type': 'path'},
+    'clients_dir': {'type': 'path'},
+    'key_dir': {'type': 'path', 'default': '/etc/wireguard'},
+    'config_dir': {'type': 'path', 'default': '/etc/wireguard'},
+    'settings': {'type': 'dict', 'default': {}},
+    'probe_var': {'type': 'str', 'default': 'wireguard__probe'},
+    'inputs_var': {'type': 'str', 'default': 'wireguard__inputs'},
 }
 
 # A registry in a job's scratch space is gone after the job (AWX, ansible-runner)
@@ -61,6 +71,28 @@ def role_errors(fleet, firewall, psk_secret_set):
     return errors
 
 
+def controller_file_errors(args, fleet, uses_psk):
+    """The registry, the PSK secret and the clients directory on the controller (see _controller_checks)."""
+    has_clients = any(n['clients'] for n in fleet['networks'].values() if n['state'] == 'present')
+    return (files.registry_errors(args['registry_path'])
+            + files.psk_errors(uses_psk, args['psk_secret_length'], args['psk_secret_path'])
+            + files.clients_dir_errors(has_clients, args['clients_dir']))
+
+
+def host_setting_errors(host, fleet, settings):
+    """This host's own settings that name networks (the vault keys: only their names are passed)."""
+    errors = []
+    mine = {n for n, net in fleet['networks'].items() if host in net['members']}
+    for name in sorted(str(n) for n in settings.get('private_key_networks') or ()):
+        if name not in fleet['networks']:
+            errors.append(f'host {host}: wireguard_private_keys.{name}: there is no network {name} in '
+                          'wireguard_networks; fix the name or remove the entry')
+        elif name not in mine:
+            errors.append(f'host {host}: wireguard_private_keys.{name}: {host} is not a member of network '
+                          f'{name}; remove the entry, or add the host to the network')
+    return errors
+
+
 def failed(result, errors, note=''):
     result.update(failed=True, errors=errors,
                   msg=f'{len(errors)} input error(s){note}:\n- ' + '\n- '.join(errors))
@@ -72,6 +104,8 @@ class ActionModule(ControllerAction):
 
     def work(self, args, task_vars, result):
         host = args['host'] or plain(task_vars.get('inventory_hostname'))
+        if args['stage'] == 'preflight':
+            return self._preflight(args, task_vars, result)
         check = args['stage'] == 'check'
         if not check and args['fleet']:
             fleet = args['fleet']  # the check stage read every member's variables already
@@ -100,9 +134,14 @@ class ActionModule(ControllerAction):
 
     @staticmethod
     def _check(args, task_vars, result, fleet, registry):
+        host = args['host'] or plain(task_vars.get('inventory_hostname'))
         errors = topo.validate(fleet, registry) + role_errors(fleet, args['firewall'], args['psk_secret_set'])
+        errors += controller_file_errors(args, fleet, result['uses_psk'])
+        errors += host_setting_errors(host, fleet, args['settings'])
         if errors:
             return failed(result, errors, ', nothing was changed')
+        result['settings'] = args['settings']
+        result['probe'] = _preflight.probe_args(fleet, registry, host, args['key_dir'], args['config_dir'])
         warnings = list(fleet.get('warnings') or [])
         if (task_vars.get('awx_job_id') is not None or task_vars.get('tower_job_id') is not None) \
                 and JOB_TEMP.match(args['registry_path']):
@@ -116,3 +155,53 @@ class ActionModule(ControllerAction):
         if warnings:
             result['warnings'] = warnings
         return result
+
+    def _preflight(self, args, task_vars, result):
+        """Judge every host's probe together (run_once): an error stops every host before any change."""
+        fleet = args['fleet']
+        if not fleet:
+            raise AnsibleActionFail('stage=preflight needs fleet (the result of stage=check)')
+        try:
+            registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
+        except reg.RegistryError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        probes, settings, failures = collect_probes(task_vars, args['probe_var'], args['inputs_var'])
+        run_hosts = plain(task_vars.get('ansible_play_hosts_all') or sorted(probes))
+
+        def peers_of(host, network):
+            for net in topo.host_config(fleet, registry, host)['networks']:
+                if net['name'] == network:
+                    return [p['name'] for p in net['peers'] if not p['name'].startswith('client ')]
+            return []
+
+        errors, warnings = _preflight.verdict(fleet, registry, probes, settings, run_hosts, failures,
+                                              peers_of)
+        result.update(changed=False, hosts=sorted(probes))
+        if warnings:
+            result['warnings'] = warnings
+        if errors:
+            return failed(result, errors, f' on {len({e.split(":")[0] for e in errors})} host(s), found '
+                                          'before any change on any host; nothing was changed')
+        return result
+
+
+def collect_probes(task_vars, probe_var, inputs_var):
+    """{host: probe}, {host: settings}, {host: failure} of the hosts of this run that were probed
+    (unreachable hosts and hosts that are no member are left out: they are not changed either)."""
+    hostvars = task_vars.get('hostvars') or {}
+    probes, settings, failures = {}, {}, {}
+    for host in plain(task_vars.get('ansible_play_hosts_all') or []):
+        try:
+            hv = hostvars[host]
+            probe = plain(hv.get(probe_var)) if hasattr(hv, 'get') else None
+            inputs = plain(hv.get(inputs_var)) if hasattr(hv, 'get') else None
+        except KeyError:
+            continue
+        if not probe or probe.get('skipped') or probe.get('unreachable'):
+            continue
+        if probe.get('failed'):
+            failures[host] = probe.get('msg') or 'unknown failure'
+            continue
+        probes[host] = probe
+        settings[host] = (inputs or {}).get('settings') or {}
+    return probes, settings, failures

@@ -139,7 +139,7 @@ class ActionModule(ControllerAction):
                 public_key = (public_keys or {}).get(name)
                 if public_key:
                     reg_net['hosts'][host] = topo.registry_entry(
-                        fnet, host, public_key, endpoint, alloc['hosts'][host])
+                        fnet, host, public_key, endpoint, alloc['hosts'][host], reg_net['hosts'].get(host))
                 elif not check:
                     raise TopologyFailure(f'public_keys.{name} is missing for {host}: pass the public '
                                           'key that wireguard_key returned')

@@ -36,7 +36,7 @@ import re
 import socket
 from typing import Callable, Dict, List, Optional
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import canonical_key
+from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import canonical_key, clamped_key
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Device,
     InputError,
@@ -261,6 +261,10 @@ def desired_from_params(
         read_secret, errors, required=True,
         how='create one with meshlab.wireguard.wireguard_key',
     )
+    if private_key:
+        # The kernel and wireguard-go store the key clamped; compare (and configure) it that way, so
+        # a valid unclamped key from another tool does not look changed on every run.
+        private_key = clamped_key(private_key)
     own_public = public_key_of(private_key) if private_key else None
 
     listen_port = params.get('listen_port')

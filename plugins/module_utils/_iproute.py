@@ -31,7 +31,7 @@ import os
 import socket
 import struct
 from contextlib import contextmanager
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Link, Plan
 
@@ -353,10 +353,13 @@ def _route_args(text: str, idx: int, delete: bool = False) -> dict:
     return args
 
 
-def apply_link(ifname: str, plan: Plan) -> None:
+def apply_link(ifname: str, plan: Plan, routes: Iterable[str] = ()) -> None:
     """Apply the link part of a plan: MTU, addresses (remove, then add), up, then routes.
 
-    Routes come last: the kernel refuses a route through a link that is down.
+    Routes come last: the kernel refuses a route through a link that is down. ROUTES are all the
+    desired routes: removing an interface's last IPv4 address makes the kernel flush every IPv4
+    route through it, so after a plan that removed addresses the desired routes missing then are
+    added again (a changed tunnel address converges in one run).
     """
     if not (plan.mtu is not None or plan.addresses_remove or plan.addresses_add or plan.set_up
             or plan.routes_remove or plan.routes_add):
@@ -388,6 +391,13 @@ def apply_link(ifname: str, plan: Plan) -> None:
             if plan.set_up:
                 step = 'set link up'
                 ipr.link('set', index=idx, state='up')
+            routes_add = list(plan.routes_add)
+            if plan.addresses_remove and routes:
+                step = 'read the routes again after the address change'
+                now = read_link(ifname)
+                have = now.routes if now is not None else frozenset()
+                routes_add += [r for r in sorted(routes) if r not in have and r not in routes_add
+                               and r not in plan.routes_remove]
             for text in plan.routes_remove:
                 step = f'remove route {text}'
                 try:
@@ -395,7 +405,7 @@ def apply_link(ifname: str, plan: Plan) -> None:
                 except netlink_error as exc:
                     if getattr(exc, 'code', None) != 3:  # ESRCH: no such route
                         raise
-            for text in plan.routes_add:
+            for text in routes_add:
                 step = f'add route {text}'
                 try:
                     ipr.route('add', **_route_args(text, idx))

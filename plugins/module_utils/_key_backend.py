@@ -19,6 +19,8 @@ from typing import Dict, List, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import (
     KeyFormatError,
+    canonical_key,
+    clamp,
     decode_key,
     generate_preshared_key,
     generate_private_key,
@@ -47,8 +49,9 @@ def argument_spec() -> dict:
         'type': {'type': 'str', 'default': 'private', 'choices': ['private', 'preshared']},
         'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
         'regenerate': {'type': 'str', 'default': 'never', 'choices': ['never', 'fail', 'always']},
-        'backup': {'type': 'bool', 'default': False},
+        'backup': {'type': 'bool', 'default': True},
         'return_content': {'type': 'bool', 'default': False},
+        'content': {'type': 'str', 'no_log': True},
     }
 
 
@@ -82,6 +85,7 @@ class KeyFileBackend:
         self.regenerate = p['regenerate']
         self.backup = p['backup']
         self.return_content = p['return_content']
+        self.content = p.get('content')
         self.check_mode = module.check_mode
         self.warnings: List[str] = []
         self.backup_file: Optional[str] = None
@@ -151,6 +155,37 @@ class KeyFileBackend:
                 'a private key you want to keep, use regenerate=never.'
             )
         self.warnings.append(note + ' Use regenerate=fail to refuse such keys instead.')
+
+    def _supplied(self) -> Optional[str]:
+        """The key given in `content`, validated (canonical base64), or None when none is given."""
+        if self.content in (None, ''):
+            return None
+        try:
+            return canonical_key(self.content, f'the {self._what()} given in content')
+        except KeyFormatError as e:
+            raise InputError(f'{e}. Nothing was written to {self.path}.') from None
+
+    def _same_key(self, a: str, b: str) -> bool:
+        if self.type == 'private':  # WireGuard clamps on use: one scalar, one public key
+            return clamp(decode_key(a)) == clamp(decode_key(b))
+        return a == b
+
+    def _must_write_supplied(self, existing: _Existing, supplied: str) -> bool:
+        """A given key goes into a missing file or over a file that holds no key; over a valid key
+        only with regenerate=always (a valid key is never replaced by accident)."""
+        if existing.status != 'valid':
+            return True
+        if self._same_key(existing.key, supplied):
+            return False
+        if self.regenerate != 'always':
+            detail = (f' (public key {public_key_of(existing.key)})' if self.type == 'private' else '')
+            raise InputError(
+                f'{self.path} holds a different valid key{detail} than the one given in content. A valid '
+                f'key is '
+                'never replaced unless asked: set regenerate=always to write the given key (backup=true, the '
+                'default, keeps the old file), or give the key that is in the file.'
+            )
+        return True
 
     # -- host changes ----------------------------------------------------------------------
 
@@ -236,8 +271,14 @@ class KeyFileBackend:
         return self._present()
 
     def _present(self) -> dict:
+        supplied = self._supplied()
         existing = self._inspect()
-        generate = self._must_generate(existing)
+        if supplied is not None:
+            generate = self._must_write_supplied(existing, supplied)
+            if self.type == 'private' and not is_clamped(decode_key(supplied)) and self.regenerate == 'fail':
+                self._unclamped(_Existing('valid', key=supplied))
+        else:
+            generate = self._must_generate(existing)
         target = os.path.realpath(self.path)
         dirname = os.path.dirname(target)
         make_dir = not os.path.isdir(dirname)
@@ -248,13 +289,14 @@ class KeyFileBackend:
 
         key = existing.key
         if generate:
-            key = None
+            key = supplied
             if not self.check_mode:
                 if make_dir:
                     self._make_directory(dirname)
                 if existing.status != 'absent' and self.backup:
                     self.backup_file = self._make_backup(target)
-                key = generate_private_key() if self.type == 'private' else generate_preshared_key()
+                if key is None:
+                    key = generate_private_key() if self.type == 'private' else generate_preshared_key()
                 self._write(target, key)
 
         attr_diff: Dict[str, dict] = {}

@@ -49,6 +49,11 @@ def clamp(raw: bytes) -> bytes:
     return bytes(k)
 
 
+def clamped_key(text: str) -> str:
+    """A base64 private key as WireGuard stores it (clamped); equal keys after clamping are one key."""
+    return base64.b64encode(clamp(decode_key(text, 'private key'))).decode('ascii')
+
+
 def is_clamped(raw: bytes) -> bool:
     return clamp(raw) == bytes(raw)
 

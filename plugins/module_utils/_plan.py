@@ -343,7 +343,10 @@ def verify(applied: Plan, desired: Optional[Interface], live: Optional[Interface
         addresses_add = tuple(a for a in applied.addresses_add if a not in link.addresses)
         addresses_remove = tuple(a for a in applied.addresses_remove if a in link.addresses)
         if manage_routes:
-            routes_add = tuple(r for r in applied.routes_add if r not in link.routes)
+            wanted = set(applied.routes_add)
+            if applied.addresses_remove:  # the kernel may have flushed routes with the old address
+                wanted |= set(desired.link.routes)
+            routes_add = tuple(sorted((r for r in wanted if r not in link.routes), key=_net_sort_key))
             routes_remove = tuple(r for r in applied.routes_remove if r in link.routes)
         set_up = applied.set_up and not link.up
 

@@ -1081,8 +1081,11 @@ def network_config(net, registry, host):
         if not ep and not i_have_endpoint:
             warnings.append(f'network {name}: {host} and {y} both have no endpoint (wireguard_endpoint is '
                             'empty on both): they cannot reach each other directly')
-        peers.append({'public_key': entry['public_key'], 'name': y, 'endpoint': ep,
-                      'allowed_ips': _sort_nets(links[y]), 'persistent_keepalive': keepalive})
+        peer = {'public_key': entry['public_key'], 'name': y, 'endpoint': ep,
+                'allowed_ips': _sort_nets(links[y]), 'persistent_keepalive': keepalive}
+        if entry.get('previous_public_key'):
+            peer['previous_public_key'] = entry['previous_public_key']
+        peers.append(peer)
     # clients attached to this host: peers here, and the configs the role writes for them
     my_clients = []
     everything = []
@@ -1140,8 +1143,14 @@ def add_preshared_keys(peers, secret, network, own_public_key):
 
 # --------------------------------------------------------------------------- registry entries
 
-def registry_entry(fleet_net, host, public_key, endpoint, addresses):
-    """The public record a host publishes for one network (never a secret)."""
+def registry_entry(fleet_net, host, public_key, endpoint, addresses, old_entry=None):
+    """The public record a host publishes for one network (never a secret).
+
+    When the host's key changed since OLD_ENTRY, the old key is kept as previous_public_key: its
+    peers then know the swap is legitimate (wireguard_interface's live-peer guard); an unchanged
+    key keeps the previous_public_key it had.
+    """
+    old_entry = old_entry or {}
     entry = {
         'public_key': public_key,
         'endpoint': endpoint or '',
@@ -1161,4 +1170,12 @@ def registry_entry(fleet_net, host, public_key, endpoint, addresses):
     site = _site_of_net(fleet_net, host)
     if site:
         entry['site'] = site
+    old_key = old_entry.get('public_key')
+    if old_key and old_key != public_key:
+        entry['previous_public_key'] = old_key
+    elif old_entry.get('previous_public_key') and old_entry['previous_public_key'] != public_key:
+        entry['previous_public_key'] = old_entry['previous_public_key']
+    for field in ('next_public_key', 'key_created'):  # reserved for key rotation: kept as they are
+        if field in old_entry:
+            entry[field] = old_entry[field]
     return entry

@@ -147,6 +147,30 @@ options:
         description: Seconds between keepalive packets, 0 (the default) for none. Use 25 behind NAT.
         type: int
         default: 0
+      previous_public_key:
+        description:
+          - The key this peer had before, when its key was changed on purpose (the role takes it
+            from the registry). A live peer of the same O(peers[].name) with this key and a fresh
+            handshake may then be replaced; see O(protect_live_peers).
+        type: str
+  missing_peers:
+    description:
+      - Names of peers this interface is expected to have that have no public key yet (the role
+        passes the members without a key in the registry). A live peer with one of these names is
+        never removed; see O(protect_live_peers).
+    type: list
+    elements: str
+    default: []
+  protect_live_peers:
+    description:
+      - Before any change (also in check mode), fail instead of applying a plan that would remove
+        a live peer named in O(missing_peers) (its key was lost, not revoked), or that would remove
+        or replace a live peer with a fresh handshake (younger than 180 s) whose name is still one
+        of O(peers[].name), unless the new key's O(peers[].previous_public_key) is the live key.
+      - Peers are known by name from the C(# Name =) comments of O(config_path); unnamed peers and
+        peers whose name is not expected any more are removed as usual.
+    type: bool
+    default: true
   exclusive:
     description:
       - When true, live peers that are not in O(peers) are removed. When false they are kept, with
@@ -456,6 +480,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import (
     _desired,
+    _guard,
     _iproute,
     _keys,
     _systemd,
@@ -512,8 +537,11 @@ def argument_spec():
                 'endpoint': {'type': 'str'},
                 'allowed_ips': {'type': 'list', 'elements': 'str', 'default': []},
                 'persistent_keepalive': {'type': 'int', 'default': 0},
+                'previous_public_key': {'type': 'str', 'no_log': False},
             },
         },
+        'missing_peers': {'type': 'list', 'elements': 'str', 'default': []},
+        'protect_live_peers': {'type': 'bool', 'default': True},
         'exclusive': {'type': 'bool', 'default': True},
         'manage_routes': {'type': 'bool', 'default': True},
         'persist': {'type': 'bool', 'default': True},
@@ -524,6 +552,15 @@ def argument_spec():
 
 
 # --------------------------------------------------------------------------- live state
+
+def previous_keys(params):
+    """{public_key: previous_public_key} of the desired peers that announce a predecessor."""
+    out = {}
+    for raw in params.get('peers') or ():
+        if raw and raw.get('previous_public_key') and raw.get('public_key'):
+            out[str(raw['public_key']).strip()] = str(raw['previous_public_key']).strip()
+    return out
+
 
 def read_live(engine, name, peers=None):
     """The live Interface, or None when the engine has no such interface.
@@ -705,7 +742,7 @@ class Systemd:
 
 # --------------------------------------------------------------------------- main
 
-def create_and_apply(engine, name, plan):
+def create_and_apply(engine, name, plan, routes=()):
     """Create the device when the plan says so, then apply the plan to it and to its link.
 
     A wireguard-go that dies right after its start (seen under heavy load, after its predecessor
@@ -717,7 +754,7 @@ def create_and_apply(engine, name, plan):
             if plan.create:
                 engine.create(name)
             engine.apply(name, plan)
-            _iproute.apply_link(name, plan)
+            _iproute.apply_link(name, plan, routes)
         except (EngineError, _iproute.IPRouteError):
             if attempt == 2 or not plan.create or engine.exists(name):
                 raise
@@ -765,8 +802,11 @@ def main():
         module.fail_json(msg=f'cannot read {config_path}: {to_native(exc)} (config_path must be a file)',
                          **result)
     previous_endpoints = None
+    live_names = {}
     if old_config is not None:
-        previous_endpoints = _wgquick.parse_endpoints(to_native(old_config, errors='surrogate_or_replace'))
+        old_text = to_native(old_config, errors='surrogate_or_replace')
+        previous_endpoints = _wgquick.parse_endpoints(old_text)
+        live_names = _wgquick.parse_names(old_text)
 
     # 3. live state and plan
     try:
@@ -781,6 +821,11 @@ def main():
                      previous_endpoints=previous_endpoints, now=now)
     result['plan'] = plan.describe(RESULT_LIST_LIMIT)
     result['roamed'] = [r.describe() for r in plan.roamed]
+    if params['protect_live_peers']:
+        problems = _guard.live_peer_problems(
+            name, desired, live, names, live_names, params['missing_peers'], previous_keys(params), now)
+        if problems:
+            module.fail_json(msg='; '.join(problems), **result)
     if plan.create:
         try:
             engine.preflight()  # in check mode too: a run that cannot create must not predict success
@@ -831,7 +876,7 @@ def main():
         if plan.delete and live is not None:
             engine.delete(name)
         if desired is not None:
-            create_and_apply(engine, name, plan)
+            create_and_apply(engine, name, plan, desired.link.routes if manage_routes else ())
     except (EngineError, _iproute.IPRouteError, OSError) as exc:
         module.fail_json(msg=f'applying the plan to {name} failed: {to_native(exc)}',
                          exception=traceback.format_exc(), **result)

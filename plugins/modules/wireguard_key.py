@@ -63,8 +63,9 @@ options:
         C(wg genkey) writes keys (see the notes). Use it where every key was made by this module
         or C(wg genkey).
       - V(always) writes a new key on every run, also over an invalid file. The task then reports
-        changed every time; every peer must learn the new public key. Combine with O(backup=true)
-        to keep the old key.
+        changed every time; every peer must learn the new public key. O(backup=true) (the default)
+        keeps the old key. With O(content), the given key is written once and the task is then
+        unchanged.
       - Owner, group and mode are corrected with every choice, so the task can report changed
         even with V(never).
     type: str
@@ -75,8 +76,20 @@ options:
       - Keep a copy of the old file, named with a timestamp, before a key is replaced or removed.
         The copy keeps the old file's mode and is written under a C(077) umask.
       - The copy holds the old secret key. Remove it when you no longer need it.
+      - On by default, so that no key is ever lost by a replacement; set V(false) to skip the copy.
     type: bool
-    default: false
+    default: true
+  content:
+    description:
+      - Write this key (for example one kept in vault) instead of generating one. It is validated
+        first (strict base64 of 32 bytes, not all zeros); a bad key fails the task and nothing is
+        written.
+      - It goes into a missing file, or over a file that holds no valid key. Over a different
+        valid key only with O(regenerate=always); otherwise the task fails and the file is kept.
+        The same key (for a private key, the same key after clamping) changes nothing, also with
+        O(regenerate=always).
+      - B(Secret.) Never shown in the output or the diff.
+    type: str
   return_content:
     description:
       - Return the key itself as RV(content).
@@ -169,6 +182,11 @@ EXAMPLES = r"""
     regenerate: always
     backup: true
 
+- name: Install a key kept in vault (validated first; never over another valid key)
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg0.key
+    content: "{{ vault_wg0_private_key }}"
+
 - name: Remove a key that is no longer used
   meshlab.wireguard.wireguard_key:
     path: /etc/wireguard/old.key
@@ -194,7 +212,7 @@ type:
   type: str
   sample: private
 backup_file:
-  description: The copy of the old key file made because of O(backup=true).
+  description: The copy of the old key file made because of O(backup=true) (the default).
   returned: when a key was replaced or removed with O(backup=true), outside check mode
   type: str
   sample: /etc/wireguard/private.key.2841.2026-01-01@12:00:00~

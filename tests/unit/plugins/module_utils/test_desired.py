@@ -15,7 +15,8 @@ def key(n):
     return base64.b64encode(n.to_bytes(4, 'big') + bytes(27) + b'\x01').decode()
 
 
-PRIV = key(100)
+# Clamped, as WireGuard stores a private key (an unclamped one is compared after clamping)
+PRIV = base64.b64encode((100).to_bytes(4, 'big') + bytes(27) + b'\x41').decode()
 SELF_PUB = key(101)
 A, B = key(1), key(2)
 PSK = key(50)
@@ -330,3 +331,16 @@ def test_with_real_key_helpers(tmp_path):
     with pytest.raises(InputError) as e:
         desired_from_params(p, keys.read_key_file, resolve, keys.public_key_of)
     assert 'private_key_path' in str(e.value) and 'does not exist' in str(e.value)
+
+
+def test_unclamped_private_key_is_compared_as_wireguard_stores_it():
+    """A valid unclamped key (other tools write them) is the clamped key the device holds."""
+    raw = bytearray(base64.b64decode(PRIV))
+    raw[0] |= 7
+    raw[31] &= 0x3F
+    FILES['/etc/wireguard/unclamped.key'] = base64.b64encode(bytes(raw)).decode() + '\n'
+    try:
+        i = build(private_key_path='/etc/wireguard/unclamped.key')
+    finally:
+        del FILES['/etc/wireguard/unclamped.key']
+    assert i.device.private_key == PRIV

@@ -50,6 +50,8 @@ class FakeHost:
         self.roam_after_apply = {}  # {public_key: endpoint}: a packet from there arrives right after apply
         self.reads = []  # the `peers` argument of every engine read (None = all)
         self.dies_after_create = 0  # this many created devices are gone right after configuring
+        self.kernel_flushes_routes = False  # removing an address drops the link's routes
+        self.restore_routes = True  # apply_link adds the flushed desired routes again
 
 
 def roam(host, public_key, endpoint):
@@ -115,11 +117,16 @@ def fake_read_link(host):
 
 
 def fake_apply_link(host):
-    def apply_link(name, plan):
+    def apply_link(name, plan, desired_routes=()):
         host.calls.append('apply_link')
         link = host.link
         addrs = (set(link.addresses) - set(plan.addresses_remove)) | set(plan.addresses_add)
-        routes = (set(link.routes) - set(plan.routes_remove)) | set(plan.routes_add)
+        routes = set(link.routes)
+        if plan.addresses_remove and host.kernel_flushes_routes:
+            # the kernel drops the routes through a link when its last old address goes;
+            # _iproute.apply_link then adds the desired ones that are missing
+            routes = set(desired_routes) if host.restore_routes else set()
+        routes = (routes - set(plan.routes_remove)) | set(plan.routes_add)
         host.link = replace(link, mtu=plan.mtu if plan.mtu is not None else link.mtu,
                             addresses=frozenset(addrs), routes=frozenset(routes),
                             up=True if plan.set_up else link.up)
@@ -616,8 +623,72 @@ def test_a_partial_verification_still_catches_what_was_not_done(host, run, args)
 
 def test_a_partial_verification_checks_the_link_items_it_set(host, run, args, monkeypatch):
     run(args)
-    monkeypatch.setattr(mod._iproute, 'apply_link', lambda name, plan: None)  # a link that ignores us
+    # a link that ignores us
+    monkeypatch.setattr(mod._iproute, 'apply_link', lambda name, plan, routes=(): None)
     result = fail(run, dict(args, addresses=['100.64.0.1/24', '100.64.9.1/24'], mtu=1380))
     remaining = result['remaining_plan']
     assert remaining['addresses_add'] == ['100.64.9.1/24'] and remaining['mtu'] == 1380
     assert remaining['peers'] == [] and not remaining['create']
+
+
+# --------------------------------------------------------------------------- issue 11
+
+def test_a_changed_tunnel_address_keeps_the_routes_in_one_run(host, run, args):
+    """The kernel flushes a link's routes with its last old IPv4 address: the routes come back in
+    the same run, and a link that did not get them back fails the verification."""
+    run(args)
+    host.kernel_flushes_routes = True
+    moved = dict(args, addresses=['100.64.0.9/24', 'fd3a:6c1e:9b42:100::1/64'])
+    result = run(moved)
+    assert result['changed'] and '10.2.0.0/24' in host.link.routes
+    assert not run(moved)['changed']
+    host.restore_routes = False
+    failed = fail(run, dict(args))  # back to .1: the routes are flushed and not restored
+    assert 'still differs' in failed['msg'] and failed['remaining_plan']['routes_add'] == ['10.2.0.0/24']
+
+
+def named(args, **over):
+    """ARGS with PEER1 (h2) replaced by a peer of the same name and another key."""
+    other = _keys.public_key_of(_keys.generate_private_key())
+    peers = [dict(args['peers'][0], public_key=other, **over), args['peers'][1]]
+    return dict(args, peers=peers), other
+
+
+def test_guard_refuses_to_swap_a_live_peer_with_a_fresh_handshake(host, run, args):
+    run(args)
+    host.stats = {PEER1: fresh()}
+    swapped, other = named(args)
+    for check in (True, False):
+        result = fail(run, swapped, check=check)
+        assert 'peer h2 would change from its live key' in result['msg'] and PEER1 in result['msg']
+        assert other in result['msg'] and 'registry_rebuild' in result['msg']
+    assert PEER1 in host.device.peers and other not in host.device.peers
+    # announced as the successor: the swap is legitimate
+    announced, other2 = named(args, previous_public_key=PEER1)
+    assert run(announced)['changed'] and other2 in host.device.peers and PEER1 not in host.device.peers
+
+
+def test_guard_lets_a_stale_peer_be_swapped(host, run, args):
+    run(args)
+    host.stats = {PEER1: stale()}
+    swapped, other = named(args)
+    assert run(swapped)['changed'] and other in host.device.peers
+
+
+def test_guard_refuses_to_drop_a_peer_the_registry_lost(host, run, args):
+    run(args)
+    lost = dict(args, peers=[args['peers'][1]], missing_peers=['h2'])
+    for check in (True, False):
+        result = fail(run, lost, check=check)
+        assert 'live peer h2' in result['msg'] and 'registry lost it' in result['msg']
+        assert 'registry_rebuild' in result['msg']
+    assert PEER1 in host.device.peers
+    # a peer that left the network (no longer expected) is removed as before
+    assert run(dict(args, peers=[args['peers'][1]]))['changed'] and PEER1 not in host.device.peers
+
+
+def test_guard_can_be_turned_off(host, run, args):
+    run(args)
+    host.stats = {PEER1: fresh()}
+    swapped, other = named(args)
+    assert run(dict(swapped, protect_live_peers=False))['changed'] and other in host.device.peers

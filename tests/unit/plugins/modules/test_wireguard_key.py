@@ -165,7 +165,7 @@ def test_regenerate_always_with_backup(run, key_path):
 
 def test_regenerate_always_without_backup_leaves_no_copy(run, key_path):
     run({'path': key_path})
-    r = run({'path': key_path, 'regenerate': 'always'})
+    r = run({'path': key_path, 'regenerate': 'always', 'backup': False})
     assert r['changed'] is True and 'backup_file' not in r
     assert os.listdir(os.path.dirname(key_path)) == ['private.key']
 
@@ -419,3 +419,64 @@ def test_generated_keys_are_not_reused(run, tmp_path):
         run({'path': path})
         keys.add(read(path))
     assert len(keys) == 5
+
+
+# --------------------------------------------------------------------------- content (a key from vault)
+
+def test_content_is_written_into_a_missing_file(run, key_path):
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import generate_private_key
+    key = generate_private_key()
+    r = run({'path': key_path, 'content': key})
+    assert r['changed'] and read(key_path) == (key + '\n').encode() and r['public_key'] == public_key_of(key)
+    assert mode_of(key_path) == 0o600
+    assert key not in json.dumps(r)
+    # the same key again, also with regenerate=always: unchanged (no rotation on every run)
+    assert run({'path': key_path, 'content': key})['changed'] is False
+    assert run({'path': key_path, 'content': key, 'regenerate': 'always'})['changed'] is False
+
+
+@pytest.mark.parametrize('bad', ['', 'short', ALICE_PUB[:40], 'A' * 43 + '=', ' ' + ALICE_PUB,
+                                 base64.b64encode(bytes(32)).decode()])
+def test_bad_content_writes_nothing(run, key_path, bad):
+    run({'path': key_path})
+    old = read(key_path)
+    if bad == '':
+        assert run({'path': key_path, 'content': bad})['changed'] is False  # '' = no content given
+    else:
+        r = fail(run, {'path': key_path, 'content': bad, 'regenerate': 'always'})
+        assert 'Nothing was written' in r['msg']
+        assert len(bad.strip()) < 8 or bad.strip() not in r['msg']
+    assert read(key_path) == old
+    assert os.listdir(os.path.dirname(key_path)) == ['private.key']
+
+
+def test_content_never_replaces_another_valid_key_unless_asked(run, key_path):
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import generate_private_key
+    old_key = run({'path': key_path, 'return_content': True})['content']
+    new_key = generate_private_key()
+    r = fail(run, {'path': key_path, 'content': new_key})
+    assert 'regenerate=always' in r['msg'] and public_key_of(old_key) in r['msg']
+    assert new_key not in r['msg'] and old_key not in r['msg']
+    assert read(key_path) == (old_key + '\n').encode()
+    r = run({'path': key_path, 'content': new_key, 'regenerate': 'always'})
+    assert r['changed'] and read(key_path) == (new_key + '\n').encode()
+    assert read(r['backup_file']) == (old_key + '\n').encode()  # backup is the default
+
+
+def test_content_over_an_invalid_file_keeps_a_backup(run, key_path):
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import generate_private_key
+    os.makedirs(os.path.dirname(key_path), exist_ok=True)
+    with open(key_path, 'w') as f:
+        f.write('garbage\n')
+    key = generate_private_key()
+    r = run({'path': key_path, 'content': key})
+    assert r['changed'] and read(r['backup_file']) == b'garbage\n'
+
+
+def test_unclamped_content_equal_to_the_clamped_file_is_the_same_key(run, key_path):
+    key = run({'path': key_path, 'return_content': True})['content']
+    raw = bytearray(decode_key(key))
+    raw[0] |= 7  # the low bits WireGuard clears when it clamps
+    unclamped = base64.b64encode(bytes(raw)).decode()
+    assert not is_clamped(bytes(raw))
+    assert run({'path': key_path, 'content': unclamped})['changed'] is False
