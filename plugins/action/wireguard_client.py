@@ -15,6 +15,7 @@ import tempfile
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 
@@ -246,6 +247,9 @@ class ActionModule(ControllerAction):
                 reg_changed = reg.update(args['registry_path'], change, check)[2]
             except reg.RegistryError as exc:
                 raise AnsibleActionFail(str(exc)) from None
+            except OSError as exc:  # a write that failed half-way (full disk, permissions)
+                msg = _controller_checks.write_failure(args['registry_path'], exc)
+                raise AnsibleActionFail(msg) from None
             changed |= reg_changed
             result['registry_changed'] = reg_changed
         result.update(changed=changed, public_key=public)

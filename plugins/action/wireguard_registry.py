@@ -9,8 +9,8 @@ import yaml
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks, _registry_schema
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry_schema
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
@@ -89,6 +89,8 @@ class ActionModule(ControllerAction):
             raise AnsibleActionFail(str(exc)) from None
         except TopologyFailure as exc:
             raise AnsibleActionFail(str(exc)) from None
+        except OSError as exc:  # a write that failed half-way (full disk, permissions)
+            raise AnsibleActionFail(_controller_checks.write_failure(path, exc)) from None
         result['changed'] = result['changed'] or changed
         result['registry'] = after
         result['addresses'] = addresses or {}

@@ -41,6 +41,13 @@ options:
         A missing or unreadable file only means no names.
     type: path
     default: /etc/wireguard
+  require:
+    description:
+      - Interfaces that must be running. The task fails, naming each missing one and the fix, when
+        one is not (for example a C(wireguard-go) that exited after it was configured).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -71,6 +78,10 @@ EXAMPLES = r"""
   meshlab.wireguard.wireguard_info:
     name: wg0
   register: wg0
+
+- name: Fail unless wg0 and wg1 are running
+  meshlab.wireguard.wireguard_info:
+    require: [wg0, wg1]
 """
 
 RETURN = r"""
@@ -171,6 +182,7 @@ def main():
         argument_spec={
             'name': {'type': 'str'},
             'config_dir': {'type': 'path', 'default': _info.CONFIG_DIR},
+            'require': {'type': 'list', 'elements': 'str', 'default': []},
         },
         supports_check_mode=True,
     )
@@ -191,6 +203,12 @@ def main():
         module.fail_json(msg=f'cannot list the WireGuard interfaces: {exc}', exception=traceback.format_exc())
     for warning in warnings:
         module.warn(warning)
+    gone = [n for n in module.params['require'] if n not in interfaces]
+    if gone:
+        module.fail_json(
+            msg=f'{", ".join(gone)} is not running although it was configured in this run (a wireguard-go '
+                'that exited, or a link removed meanwhile): run the play again to bring it back, and find '
+                'out what stopped it (journalctl, dmesg)', missing=gone, interfaces=interfaces)
     module.exit_json(changed=False, interfaces=interfaces)
 
 

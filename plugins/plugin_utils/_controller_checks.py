@@ -8,6 +8,7 @@ the fix, instead of a raw errno from a temporary file half-way through a run."""
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -103,3 +104,21 @@ def clients_dir_errors(has_clients, path):
                 'written: make it writable for the user that runs ansible-playbook, or set '
                 'wireguard_clients_dir elsewhere']
     return []
+
+
+def write_failure(path, exc):
+    """The message for a registry write that failed half-way (full disk, permissions): the registry
+    is replaced by an atomic rename, so the old one is intact; say so, and name the fix."""
+    where = os.path.dirname(os.path.abspath(path))
+    code = getattr(exc, 'errno', None)
+    if code == errno.ENOSPC or code == errno.EDQUOT:
+        fix = f'free space on the file system of {where} (or raise the quota), then run again'
+    elif code in (errno.EACCES, errno.EPERM):
+        fix = f'make {where} writable for the user that runs ansible-playbook, or set wireguard_registry_path'
+    elif code == errno.EROFS:
+        fix = f'{where} is on a read-only file system: remount it read-write, or set wireguard_registry_path'
+    else:
+        fix = 'fix the cause, then run again'
+    reason = getattr(exc, 'strerror', None) or str(exc)
+    return (f'cannot write the registry {path}: {reason}. The registry is unchanged (it is only ever '
+            f'replaced whole, by an atomic rename) and no host was configured from the failed update: {fix}')
