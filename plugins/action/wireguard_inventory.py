@@ -74,8 +74,7 @@ def role_errors(fleet, firewall, psk_secret_set):
 def controller_file_errors(args, fleet, uses_psk):
     """The registry, the PSK secret and the clients directory on the controller (see _controller_checks)."""
     has_clients = any(n['clients'] for n in fleet['networks'].values() if n['state'] == 'present')
-    return (files.registry_errors(args['registry_path'])
-            + files.psk_errors(uses_psk, args['psk_secret_length'], args['psk_secret_path'])
+    return (files.psk_errors(uses_psk, args['psk_secret_length'], args['psk_secret_path'])
             + files.clients_dir_errors(has_clients, args['clients_dir']))
 
 
@@ -117,6 +116,10 @@ class ActionModule(ControllerAction):
         else:
             fleet = _fleet.normalize(args['networks'], args['sites'], task_vars.get('groups'),
                                      task_vars.get('hostvars'))
+        if check and args['registry'] is None:
+            unusable = files.registry_errors(args['registry_path'])  # before reading it
+            if unusable:
+                return failed(result, unusable, ', nothing was changed')
         try:
             registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
         except reg.RegistryError as exc:
