@@ -179,7 +179,14 @@ class ActionModule(ControllerAction):
 
         errors, warnings = _preflight.verdict(fleet, registry, probes, settings, run_hosts, failures,
                                               peers_of)
-        result.update(changed=False, hosts=sorted(probes))
+        result.update(changed=False, hosts=sorted(probes),
+                      key_work={h: _preflight.key_work(p.get('networks'), settings.get(h) or {})
+                                for h, p in probes.items()},
+                      forwarding_work={h: _preflight.forwarding_work(p.get('capabilities'))
+                                       for h, p in probes.items()},
+                      public_keys={h: {n: (f.get('key') or {}).get('public_key')
+                                       for n, f in (p.get('networks') or {}).items()}
+                                   for h, p in probes.items()})
         if warnings:
             result['warnings'] = warnings
         if errors:

@@ -119,7 +119,8 @@ def _restore_hint(name, facts, live):
                     f'chmod 600 {path}`')
     ways.append('or set wireguard_key_regenerate: always for one run to make a new key (the old file '
                 'is kept as a backup; peers learn the new key in the same run)')
-    return '; '.join(ways)
+    text = '; '.join(ways)
+    return text[0].upper() + text[1:]
 
 
 # --------------------------------------------------------------------------- keys
@@ -157,13 +158,11 @@ def own_key(host, name, nf, entry, settings):
         return out
     if state == 'invalid' and regen != 'always' and supplied is None:
         out.errors.append(f'{where} does not hold a valid private key ({fkey.get("error")}). Nothing was '
-                          f'changed. {_restore_hint(name, fkey, live)[0].upper()}'
-                          f'{_restore_hint(name, fkey, live)[1:]}')
+                          f'changed. {_restore_hint(name, fkey, live)}')
         return out
     if state == 'valid' and fkey.get('public_key_of') and regen != 'always':
         out.errors.append(f'{where} holds {fkey["public_key_of"]}: a PUBLIC key, not a private key. '
-                          f'Nothing was changed. {_restore_hint(name, fkey, live)[0].upper()}'
-                          f'{_restore_hint(name, fkey, live)[1:]}')
+                          f'Nothing was changed. {_restore_hint(name, fkey, live)}')
         return out
     if state == 'valid' and regen == 'fail' and fkey.get('clamped') is False:
         out.errors.append(f'{where} holds an unclamped key and wireguard_key_regenerate is fail: check '
@@ -188,8 +187,7 @@ def own_key(host, name, nf, entry, settings):
     elif state == 'absent':
         if live_public:
             out.errors.append(f'{where} is gone while {name} runs with public key {live_public}. Nothing was '
-                              f'changed. {_restore_hint(name, fkey, live)[0].upper()}'
-                              f'{_restore_hint(name, fkey, live)[1:]}')
+                              f'changed. {_restore_hint(name, fkey, live)}')
             return out
         out.new_public, out.why = '<new>', f'{path} does not exist (a new key is made)'
     else:
@@ -407,6 +405,34 @@ def resolve_errors(host, fleet, facts):
                       f'({found.get("error") or "no address"}): give {who} a literal address in '
                       f'wireguard_endpoint, or fix DNS or /etc/hosts on {host}')
     return errors
+
+
+# --------------------------------------------------------------------------- what the key task must do
+
+def key_work(networks, settings):
+    """The networks whose key file wireguard_key must handle in this run: all but a valid 0600 key
+    whose public key is known and that neither a vault key nor regenerate=always replaces. The key
+    task skips the others, so an unchanged run reaches each host once less."""
+    regen = settings.get('regenerate') or 'never'
+    out = []
+    for name, nf in sorted((networks or {}).items()):
+        key = nf.get('key') or {}
+        supplied = nf.get('supplied')
+        settled = (key.get('state') == 'valid' and key.get('public_key') and key.get('mode') == '0600'
+                   and regen != 'always'
+                   and (supplied is None or supplied.get('public_key') == key.get('public_key')))
+        if not settled:
+            out.append(name)
+    return out
+
+
+def forwarding_work(capabilities):
+    """The forwarding sysctls the sysctl task must handle: all but those that are 1 both live and in
+    the sysctl file (the task then has nothing to do for them, so an unchanged run skips it)."""
+    caps = capabilities or {}
+    in_file = ((caps.get('sysctl_file') or {}).get('values') or {})
+    return [n for n in FORWARDING_SYSCTLS
+            if ((caps.get('sysctl') or {}).get(n) or {}).get('value') != '1' or in_file.get(n) != '1']
 
 
 # --------------------------------------------------------------------------- all
