@@ -23,6 +23,16 @@ description:
   - V(check) checks every input against the registry (pools, pinned addresses, duplicates) and
     fails with every problem, each naming the variable and the fix, before anything on a host is
     changed; it returns the normalized fleet that M(meshlab.wireguard.wireguard_registry) publishes.
+  - V(check) also checks the controller's own files (the registry directory, the preshared-key
+    secret, the clients directory) and returns what the read-only probe
+    (M(meshlab.wireguard.wireguard_probe)) of the host must look at, and the host's O(settings).
+  - V(preflight) (run once per run, C(run_once)) judges the probe results of every host of the run
+    together (read from C(hostvars), see O(probe_var) and O(inputs_var)): a key file that holds no
+    key or a public key, a vault key that is invalid or another host's, a registry that lost a live
+    peer or would swap one that has a fresh handshake, a key change whose peers are not in the run,
+    and what a host cannot do (create the link, turn on forwarding, load nft rules, write its files,
+    bind its port, resolve its peers' names). Any problem fails every host before the first change
+    on any host.
   - V(config) returns what O(host) configures, per network its addresses, listen port, peers
     (public keys, endpoints, allowed IPs; never a preshared key), LANs and firewall inputs.
   - Input warnings (e.g. a peer that has not published a key yet) are shown as Ansible warnings.
@@ -30,14 +40,17 @@ author:
   - meshlab.wireguard contributors (@meshlab)
 options:
   stage:
-    description: V(check) (validate, return the fleet) or V(config) (return the host's configuration).
+    description:
+      - V(check) (validate, return the fleet), V(preflight) (judge every host's probe) or V(config)
+        (return the host's configuration).
     type: str
-    choices: [check, config]
+    choices: [check, preflight, config]
     default: config
   networks:
-    description: The networks, normally C(wireguard_networks); see the role's argument spec.
-    type: list
-    elements: dict
+    description:
+      - The networks, normally C(wireguard_networks) (a list of dicts); see the role's argument spec.
+        Any shape is accepted here and checked by the stage itself, which names every problem.
+    type: raw
     default: []
   fleet:
     description:
@@ -46,9 +59,8 @@ options:
         inventory).
     type: dict
   sites:
-    description: The sites, normally C(wireguard_sites).
-    type: list
-    elements: dict
+    description: The sites, normally C(wireguard_sites) (a list of dicts, checked like O(networks)).
+    type: raw
     default: []
   registry_path:
     description: The registry file on the controller (see M(meshlab.wireguard.wireguard_registry)).
@@ -72,6 +84,40 @@ options:
         is an input error.
     type: bool
     default: true
+  psk_secret_length:
+    description: The length of the inline secret (C(wireguard_psk_secret)); 0 when there is none.
+    type: int
+    default: 0
+  psk_secret_path:
+    description: The controller file the secret is read from (checked - long enough, mode C(0600)).
+    type: path
+  clients_dir:
+    description: The controller directory of client keys and configs (checked - writable).
+    type: path
+  key_dir:
+    description: The directory of the private key files on the host (for the probe).
+    type: path
+    default: /etc/wireguard
+  config_dir:
+    description: The directory of the wg-quick configs on the host (for the probe).
+    type: path
+    default: /etc/wireguard
+  settings:
+    description:
+      - With V(check), the host's role settings the V(preflight) verdict needs - C(regenerate),
+        C(manage_forwarding), C(firewall), C(install_packages), C(engine) and
+        C(private_key_networks) (the names of the networks that have a key from vault; never the
+        keys). Returned as RV(settings).
+    type: dict
+    default: {}
+  probe_var:
+    description: With V(preflight), the variable each host registered the probe result in.
+    type: str
+    default: wireguard__probe
+  inputs_var:
+    description: With V(preflight), the variable each host registered the V(check) result in.
+    type: str
+    default: wireguard__inputs
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action
@@ -148,6 +194,26 @@ host:
       C(forwarding), C(masquerade), C(preshared_keys) and C(missing); C(absent) lists network
       names; C(forwarding) and C(ipv6) tell whether the host forwards and has IPv6 tunnel addresses.
   returned: stage=config
+  type: dict
+probe:
+  description: What the host's probe looks at (networks with key paths and ports, known public keys, names).
+  returned: stage=check
+  type: dict
+settings:
+  description: The O(settings) given, for the V(preflight) stage.
+  returned: stage=check
+  type: dict
+key_work:
+  description: Per host, the networks whose key file the key task must handle (the others are settled).
+  returned: stage=preflight
+  type: dict
+forwarding_work:
+  description: Per host, the forwarding sysctls that are not yet 1 both live and in the sysctl file.
+  returned: stage=preflight
+  type: dict
+public_keys:
+  description: Per host and network, the public key of the key file the probe read.
+  returned: stage=preflight
   type: dict
 errors:
   description: Every input problem, each naming the variable and the fix (the task fails).
