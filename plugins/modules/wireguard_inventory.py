@@ -27,7 +27,7 @@ description:
     secret, the clients directory) and returns what the read-only probe
     (M(meshlab.wireguard.wireguard_probe)) of the host must look at, and the host's O(settings).
   - V(preflight) (run once per run, C(run_once)) judges the probe results of every host of the run
-    together (read from C(hostvars), see O(probe_var) and O(inputs_var)): a key file that holds no
+    together (read from C(hostvars), see O(probe_var) and O(inputs_var)) - a key file that holds no
     key or a public key, a vault key that is invalid or another host's, a registry that lost a live
     peer or would swap one that has a fresh handshake, a key change whose peers are not in the run,
     and what a host cannot do (create the link, turn on forwarding, load nft rules, write its files,
