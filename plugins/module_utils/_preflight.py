@@ -451,6 +451,7 @@ def verdict(fleet, registry, probes, settings, run_hosts, failed=None, peers_of=
     for host, msg in sorted((failed or {}).items()):
         errors.append(f'host {host}: the probe failed, so what it can do is unknown: {msg}')
     present = _present(fleet)
+    new_keys = {}  # public key after the run -> ['host h1 (wg0)', ...]
     for host in sorted(probes):
         facts = probes[host] or {}
         s = settings.get(host) or {}
@@ -462,6 +463,8 @@ def verdict(fleet, registry, probes, settings, run_hosts, failed=None, peers_of=
             entry = (_reg_net(registry, name).get('hosts') or {}).get(host)
             outcome = own_key(host, name, nf, entry, s)
             errors += outcome.errors
+            if outcome.new_public and not outcome.new_public.startswith('<'):
+                new_keys.setdefault(outcome.new_public, []).append((host, name))
             errors += key_reuse_errors(host, name, nf, registry)
             errors += live_peer_errors(host, name, net, nf, registry)
             if not outcome.errors:
@@ -474,7 +477,22 @@ def verdict(fleet, registry, probes, settings, run_hosts, failed=None, peers_of=
         errors += e
         warnings += w
         errors += resolve_errors(host, fleet, facts)
+    errors += shared_key_errors(new_keys)
     return _unique(errors), _unique(warnings)
+
+
+def shared_key_errors(new_keys):
+    """Two hosts that would run with the same key (the same vault key or key file given to both)."""
+    errors = []
+    for public, users in sorted(new_keys.items()):
+        hosts = sorted({h for h, _n in users})
+        if len(hosts) > 1:
+            where = ', '.join(f'{h} ({n})' for h, n in sorted(users))
+            errors.append(f'hosts {", ".join(hosts)} would all run with the private key of public key '
+                          f'{public} '
+                          f'({where}): every host needs its own key; give each its own vault entry, or '
+                          'remove the entries to let the role make a key on each host')
+    return errors
 
 
 def _unique(items):

@@ -244,9 +244,10 @@ CASES = [
     Case(
         'vault-same-key-two-hosts',
         '1',
-        'the same vault key for h1 and h2',
+        'the same vault key for h1 and h2, with wireguard_key_regenerate: always',
         'probe-verdict',
-        ('wireguard_private_keys.wg0', 'differs from the valid key'),
+        ('hosts h1, h2 would all run with the private key', 'its own vault entry'),
+        extra_vars={'wireguard_key_regenerate': 'always'},
         inventory=lambda c: hosts(
             h1={'wireguard_private_keys': {'wg0': c.new_private}},
             h2={'wireguard_private_keys': {'wg0': c.new_private}},

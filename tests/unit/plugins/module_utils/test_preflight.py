@@ -253,3 +253,12 @@ def test_probe_args_name_registry_keys_and_endpoint_names():
     assert args['resolve'] == ['h2.example.net']
     assert args['public_keys'][key('h2')] == 'the public key of host h2 in the registry'
     assert args['public_keys'][key('phone')] == 'the public key of client phone in the registry'
+
+
+def test_the_same_key_for_two_hosts_is_refused():
+    probes = {h: probe(h) for h in HOSTS}
+    for h in ('h1', 'h2'):
+        probes[h]['networks']['wg0']['supplied'] = {'state': 'valid', 'public_key': key('shared')}
+    settings = {h: dict(SETTINGS, regenerate='always') for h in HOSTS}
+    errors, _ = judge(probes, settings=settings)
+    assert any('hosts h1, h2 would all run with the private key' in e and 'its own key' in e for e in errors)
