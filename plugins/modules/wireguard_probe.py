@@ -35,6 +35,7 @@ attributes:
     description: The module never changes anything, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 options:
   networks:
     description: The networks to look at on this host.

@@ -96,7 +96,9 @@ def probe(host, fresh=True):
     }
 
 
-def judge(probes=None, registry=REGISTRY, settings=None, run_hosts=HOSTS, failed=None):
+def judge(probes=None, registry=None, settings=None, run_hosts=None, failed=None):
+    registry = REGISTRY if registry is None else registry
+    run_hosts = HOSTS if run_hosts is None else run_hosts
     probes = probes if probes is not None else {h: probe(h) for h in HOSTS}
     settings = settings or {h: dict(SETTINGS) for h in probes}
     return pf.verdict(FLEET, registry, probes, settings, run_hosts, failed)
@@ -176,7 +178,7 @@ def test_one_host_problem_stops_the_fleet_naming_the_fix(path, value, fragment):
 def test_registry_lost_a_live_peer():
     reg = copy.deepcopy(REGISTRY)
     del reg['networks']['wg0']['hosts']['h2']
-    errors, _ = judge(registry=reg)
+    errors, _warnings = judge(registry=reg)
     assert any('host h1: its live wg0 has peer h2' in e and 'registry_rebuild' in e for e in errors)
     assert any('host h2: wg0 runs' in e and 'no entry for h2' in e for e in errors)
 
@@ -184,10 +186,10 @@ def test_registry_lost_a_live_peer():
 def test_registry_swaps_a_peer_with_a_fresh_handshake_only_when_announced():
     reg = copy.deepcopy(REGISTRY)
     reg['networks']['wg0']['hosts']['h2']['public_key'] = key('h2-new')
-    errors, _ = judge(registry=reg)
+    errors, _warnings = judge(registry=reg)
     assert any("the registry gives peer h2 the key" in e and 'run h2 too' in e for e in errors)
     reg['networks']['wg0']['hosts']['h2']['previous_public_key'] = key('h2')
-    errors, _ = judge(registry=reg, probes={h: probe(h) for h in ('h1', 'h3')})
+    errors, _warnings = judge(registry=reg, probes={h: probe(h) for h in ('h1', 'h3')})
     assert errors == []
     stale = {h: probe(h, fresh=False) for h in ('h1', 'h3')}
     del reg['networks']['wg0']['hosts']['h2']['previous_public_key']
@@ -207,7 +209,7 @@ def test_a_key_change_needs_every_peer_in_the_run():
 
 def test_regenerate_always_is_a_key_change():
     settings = {'h1': dict(SETTINGS, regenerate='always')}
-    errors, _ = judge({'h1': probe('h1')}, settings=settings, run_hosts=['h1'])
+    errors, _warnings = judge({'h1': probe('h1')}, settings=settings, run_hosts=['h1'])
     assert any('wireguard_key_regenerate: always' in e and 'not in this run' in e for e in errors)
 
 
@@ -223,7 +225,7 @@ def test_forwarding_turned_on_is_announced_not_quiet():
 
 
 def test_a_failed_probe_stops_the_fleet():
-    errors, _ = judge(failed={'h3': 'python3 not found'})
+    errors, _warnings = judge(failed={'h3': 'python3 not found'})
     assert errors == ['host h3: the probe failed, so what it can do is unknown: python3 not found']
 
 
@@ -260,5 +262,5 @@ def test_the_same_key_for_two_hosts_is_refused():
     for h in ('h1', 'h2'):
         probes[h]['networks']['wg0']['supplied'] = {'state': 'valid', 'public_key': key('shared')}
     settings = {h: dict(SETTINGS, regenerate='always') for h in HOSTS}
-    errors, _ = judge(probes, settings=settings)
+    errors, _warnings = judge(probes, settings=settings)
     assert any('hosts h1, h2 would all run with the private key' in e and 'its own key' in e for e in errors)
