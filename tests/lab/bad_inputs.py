@@ -1457,7 +1457,8 @@ def markdown():
     rows = ['| # | class | what the admin did | stopped at | the message names |', '|---|---|---|---|---|']
     for i, case in enumerate(CASES, 1):
         names = ' / '.join(f'`{e}`' for e in case.expect).replace('|', '\\|')
-        rows.append(f'| {i} | {case.klass} | {case.title.replace("|", "/")} | {case.stage} | {names} |')
+        rows.append(f'| {i} | {case.klass} | {case.title.replace("|", "/")} | {case.stage} | {names} '
+                    '| refused, nothing changed |')
     return '\n'.join(rows) + '\n'
 
 
