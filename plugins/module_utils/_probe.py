@@ -255,7 +255,11 @@ def nft_facts(run_command: Callable) -> dict:
     nft = shutil.which('nft') or (os.path.exists('/usr/sbin/nft') and '/usr/sbin/nft') or None
     if not nft:
         return {'present': False}
-    rc, _out, err = run_command([nft, '-c', '-f', '-'], data=NFT_PROBE, binary_data=True)
+    try:
+        rc, _out, err = run_command([nft, '-c', '-f', '-'], data=NFT_PROBE, binary_data=True,
+                                    handle_exceptions=False)
+    except Exception as exc:  # an nft that dies before reading its input (broken pipe), or cannot start
+        return {'present': True, 'usable': False, 'error': f'nft could not be run: {exc}'}
     out = {'present': True, 'usable': rc == 0}
     if rc != 0:
         lines = (err or '').strip().splitlines()

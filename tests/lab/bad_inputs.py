@@ -828,7 +828,9 @@ CASES = [
         ),
         host=_cmds(
             _fake_binary(
-                'h3', '/usr/sbin/nft', '#!/bin/sh\necho "Error: Operation not permitted" >&2\nexit 1\n'
+                'h3',
+                '/usr/sbin/nft',
+                '#!/bin/sh\ncat >/dev/null\necho "Error: Operation not permitted" >&2\nexit 1\n',
             )
         ),
     ),
