@@ -37,7 +37,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import In
 
 CAP_NET_ADMIN = 12
 FREE_BYTES_MIN = 64 * 1024
-NFT_PROBE = 'table inet meshlab_wireguard_probe { }\n'
+NFT_PROBE_TABLE = ('inet', 'meshlab_wireguard_probe')  # checked with nft -c, never created
 
 
 # --------------------------------------------------------------------------- keys
@@ -255,11 +255,8 @@ def nft_facts(run_command: Callable) -> dict:
     nft = shutil.which('nft') or (os.path.exists('/usr/sbin/nft') and '/usr/sbin/nft') or None
     if not nft:
         return {'present': False}
-    try:
-        rc, _out, err = run_command([nft, '-c', '-f', '-'], data=NFT_PROBE, binary_data=True,
-                                    handle_exceptions=False)
-    except Exception as exc:  # an nft that dies before reading its input (broken pipe), or cannot start
-        return {'present': True, 'usable': False, 'error': f'nft could not be run: {exc}'}
+    # the table on the command line, not on stdin: an nft that exits early cannot break a pipe
+    rc, _out, err = run_command([nft, '-c', 'add', 'table', *NFT_PROBE_TABLE])
     out = {'present': True, 'usable': rc == 0}
     if rc != 0:
         lines = (err or '').strip().splitlines()
