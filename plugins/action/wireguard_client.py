@@ -29,6 +29,11 @@ try:
     HAS_QRCODE = True
 except ImportError:  # pragma: no cover - optional
     HAS_QRCODE = False
+try:  # qrcode draws its PNG with pillow; the terminal code needs only qrcode
+    import PIL  # noqa: F401 pylint: disable=unused-import
+    HAS_PILLOW = True
+except ImportError:  # pragma: no cover - optional
+    HAS_PILLOW = False
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 KEY_RE = re.compile(r'^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$')
@@ -214,25 +219,30 @@ class ActionModule(ControllerAction):
         conf = render_config(args, private, psk)
         old_conf = _read(paths['conf'])
         conf_changed = old_conf != conf
+        qr = {}
+        if args['qr'] and HAS_QRCODE:
+            # generated every run and compared: same bytes for the same config, so no change
+            qr['txt'] = qr_terminal(conf).encode('utf-8')
+            if HAS_PILLOW:
+                qr['png'] = qr_png(conf)
         if not check:
             changed |= _write_private(paths['conf'], conf)
-            if args['qr'] and HAS_QRCODE:
-                # generated every run and compared: same bytes for the same config, so no change
-                changed |= _write_private(paths['png'], qr_png(conf))
-                changed |= _write_private(paths['txt'], qr_terminal(conf))
+            for ext, data in qr.items():
+                changed |= _write_private(paths[ext], data)
         else:
             changed |= conf_changed
-            if args['qr'] and HAS_QRCODE:
-                for ext, data in (('png', qr_png(conf)), ('txt', qr_terminal(conf).encode('utf-8'))):
-                    try:
-                        with open(paths[ext], 'rb') as f:
-                            changed |= f.read() != data
-                    except FileNotFoundError:
-                        changed = True
-        if args['qr'] and not HAS_QRCODE:
+            for ext, data in qr.items():
+                try:
+                    with open(paths[ext], 'rb') as f:
+                        changed |= f.read() != data
+                except FileNotFoundError:
+                    changed = True
+        if args['qr'] and not (HAS_QRCODE and HAS_PILLOW):
+            what, pkgs = ('QR codes', 'qrcode pillow') if not HAS_QRCODE else ('PNG QR code', 'pillow')
             result.setdefault('warnings', []).append(
-                'QR codes need the Python library qrcode (with pillow for PNG) on the controller: '
-                'pip install qrcode pillow')
+                f'no {what} for client {name}: install the Python package(s) {pkgs} on the controller '
+                f'(pip install {pkgs}, into the Python that runs Ansible), or set qr: false '
+                '(role: wireguard_clients_qr: false)')
         if args['registry_path']:
             def change(data):
                 net = data.setdefault('networks', {}).setdefault(network, {'hosts': {}, 'clients': {}})

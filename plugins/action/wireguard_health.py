@@ -22,6 +22,9 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
 
 FORMATS = ('json', 'html', 'png', 'txt')
+# formats not given: every format whose library is there (png needs matplotlib), without a word
+DEFAULT_FORMATS = ('json', 'html', 'txt')
+PNG_REQUIREMENT = 'matplotlib'
 
 ARGUMENT_SPEC = {
     'phase': {'type': 'str', 'required': True, 'choices': ['plan', 'report']},
@@ -40,7 +43,7 @@ ARGUMENT_SPEC = {
     'ping_var': {'type': 'str', 'default': 'wireguard_health_ping'},
     'warnings': {'type': 'list', 'elements': 'str', 'default': []},
     'output_dir': {'type': 'path'},
-    'formats': {'type': 'list', 'elements': 'str', 'default': list(FORMATS)},
+    'formats': {'type': 'list', 'elements': 'str'},
     'title': {'type': 'str', 'default': 'WireGuard health'},
 }
 
@@ -74,17 +77,23 @@ def write_atomic(path, data):
         raise
 
 
-def render_png(report, title):
-    """The matrix as a PNG (bytes), or None when matplotlib is not installed on the controller."""
+def has_matplotlib():
     try:
-        import matplotlib
-
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        from matplotlib.colors import ListedColormap
+        import matplotlib  # noqa: F401 pylint: disable=unused-import
     except ImportError:
-        return None
+        return False
+    return True
+
+
+def render_png(report, title):
+    """The matrix as a PNG (bytes); needs matplotlib on the controller (see has_matplotlib)."""
     import io
+
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     names = sorted(report['networks'])
     broken = report['broken']
@@ -191,10 +200,18 @@ class ActionModule(ActionBase):
         report['warnings'] = list(args['warnings']) + report['warnings']
         lines = _health.render_text(report)
         files = {}
-        bad = [f for f in args['formats'] if f not in FORMATS]
+        formats = args['formats']
+        if formats is None:
+            formats = list(DEFAULT_FORMATS) + (['png'] if has_matplotlib() else [])
+        bad = [f for f in formats if f not in FORMATS]
         if bad:
             raise AnsibleActionFail(f"formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
         out_dir = args['output_dir']
+        if out_dir and 'png' in formats and not has_matplotlib():
+            raise AnsibleActionFail(
+                f'formats: png needs the Python package {PNG_REQUIREMENT} on the controller '
+                f'(pip install {PNG_REQUIREMENT} into the Python that runs Ansible), or leave png '
+                'out of formats (the HTML page shows the same matrix)')
         if out_dir:
             os.makedirs(out_dir, exist_ok=True)
             content = {
@@ -203,14 +220,9 @@ class ActionModule(ActionBase):
                 'txt': lambda: ('\n'.join(lines) + '\n').encode('utf-8'),
                 'png': lambda: render_png(report, args['title']),
             }
-            for fmt in args['formats']:
-                data = content[fmt]()
-                if data is None:
-                    self._display.warning('wireguard_health: matplotlib is not installed on the '
-                                          'controller, no PNG written (the HTML page shows the same)')
-                    continue
+            for fmt in formats:
                 path = os.path.join(out_dir, f'health.{fmt}')
-                write_atomic(path, data)
+                write_atomic(path, content[fmt]())
                 files[fmt] = path
         return {'changed': False, 'ok': report['ok'], 'health': report, 'lines': lines, 'files': files}
 

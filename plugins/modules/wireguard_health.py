@@ -21,7 +21,8 @@ description:
     M(meshlab.wireguard.wireguard_ping) results (registered variables O(info_var) and
     O(ping_var)), decides per link whether it is up, names the likely cause of every broken
     link, and renders a hosts-by-hosts matrix per network (handshake age and ping result in each
-    cell) as text, JSON, a self-contained HTML page and a PNG.
+    cell) as text, JSON, a self-contained HTML page and a PNG (the PNG needs C(matplotlib) on the
+    controller).
   - 'Causes, most specific first: V(host_unreachable) (no data from the host),
     V(interface_missing) (engine stopped or interface deleted), V(key_mismatch) (public key differs
     from the registry), V(peer_missing) (one side has no peer for the other), V(no_handshake)
@@ -103,12 +104,14 @@ options:
     type: path
   formats:
     description:
-      - Which files to write. C(png) needs matplotlib on the controller; without it a warning is
-        shown and the other files are written.
+      - Which files to write into O(output_dir).
+      - When not set, V(json), V(html) and V(txt), and V(png) too when the Python package
+        C(matplotlib) is installed on the controller (no warning when it is not).
+      - V(png) listed here without C(matplotlib) on the controller fails the task with a message
+        that names the package.
     type: list
     elements: str
     choices: [json, html, png, txt]
-    default: [json, html, png, txt]
   title:
     description: Title of the HTML page and the PNG.
     type: str
