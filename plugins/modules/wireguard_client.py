@@ -108,9 +108,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: A phone attached to this hub
+- name: This host's key (the client needs its public key)
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg0.key
+  register: wg0_key
+
+- name: A phone attached to this host; its config and QR codes land beside the playbook
   meshlab.wireguard.wireguard_client:
-    dir: "{{ inventory_dir }}/wireguard-clients"
+    dir: "{{ playbook_dir }}/wireguard-clients"
     network: wg0
     name: phone
     host: "{{ inventory_hostname }}"

@@ -136,26 +136,51 @@ seealso:
 """
 
 EXAMPLES = r"""
-# See playbooks/health.yml for the whole check; in short:
+# The whole check is the playbook meshlab.wireguard.health; in short (the registry is the one
+# the role keeps, here beside the playbook: wireguard_registry_path):
 - name: Expected links
   meshlab.wireguard.wireguard_health:
     phase: plan
     networks: "{{ wireguard_networks }}"
-    registry_path: "{{ inventory_dir }}/wireguard-registry.yml"
+    sites: "{{ wireguard_sites | default([]) }}"
+    registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
     hosts: "{{ ansible_play_hosts_all }}"
   run_once: true
   delegate_to: localhost
   register: plan
+
+- name: One end of each link starts the handshake (both at once would stall it for 5 s)
+  meshlab.wireguard.wireguard_ping:
+    targets: "{{ plan.first_targets[inventory_hostname] | default([]) }}"
+    count: 1
+    deadline: 6
+  failed_when: false
+
+- name: Ping the tunnel address of every expected peer
+  meshlab.wireguard.wireguard_ping:
+    targets: "{{ plan.targets[inventory_hostname] | default([]) }}"
+  register: wireguard_health_ping  # the default of ping_var
+  ignore_errors: true
+
+- name: Read the live interfaces
+  meshlab.wireguard.wireguard_info:
+  register: wireguard_health_info  # the default of info_var
 
 - name: Report
   meshlab.wireguard.wireguard_health:
     phase: report
     expected: "{{ plan.expected }}"
     hosts: "{{ ansible_play_hosts_all }}"
-    output_dir: "{{ inventory_dir }}/wireguard-health"
+    output_dir: "{{ playbook_dir }}/wireguard-health"
   run_once: true
   delegate_to: localhost
   register: health
+
+- name: Every expected link is up
+  ansible.builtin.assert:
+    that: health.ok
+    fail_msg: "{{ health.lines }}"
+  run_once: true
 """
 
 RETURN = r"""

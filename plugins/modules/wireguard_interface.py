@@ -248,6 +248,11 @@ EXAMPLES = r"""
     path: /etc/wireguard/wg0.key
   register: wg0_key
 
+- name: The preshared key this host shares with the laptop (copy it to the laptop's config)
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/psk/laptop.psk
+    type: preshared
+
 - name: wg0 with two peers
   meshlab.wireguard.wireguard_interface:
     name: wg0
@@ -271,6 +276,10 @@ EXAMPLES = r"""
 - name: Show what changed (keys redacted)
   ansible.builtin.debug:
     var: wg0.plan
+
+- name: Key for wg1
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg1.key
 
 - name: Force the userspace engine, leave routes and systemd alone
   meshlab.wireguard.wireguard_interface:

@@ -94,11 +94,13 @@ seealso:
 """
 
 EXAMPLES = r"""
+# The registry of public keys on the controller, here beside the playbook (the role's
+# wireguard_registry_path decides where the role keeps it).
 - name: Check the inputs (controller)
   meshlab.wireguard.wireguard_inventory:
     stage: check
     networks: "{{ wireguard_networks }}"
-    sites: "{{ wireguard_sites }}"
+    sites: "{{ wireguard_sites | default([]) }}"
     registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
   register: wg_inputs
 

@@ -119,10 +119,19 @@ seealso:
 """
 
 EXAMPLES = r"""
+# The registry lives on the controller; here beside the playbook (the role's
+# wireguard_registry_path decides where the role keeps it).
+- name: This host's key
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg0.key
+  register: wg0_key
+
 - name: Publish this host's public data and get its tunnel addresses
   meshlab.wireguard.wireguard_registry:
-    path: "{{ inventory_dir }}/wireguard-registry.yml"
-    fleet: "{{ wireguard_networks | meshlab.wireguard.wireguard_fleet(wireguard_sites, groups, hostvars) }}"
+    path: "{{ playbook_dir }}/wireguard-registry.yml"
+    fleet: >-
+      {{ wireguard_networks
+         | meshlab.wireguard.wireguard_fleet(wireguard_sites | default([]), groups, hostvars) }}
     public_keys:
       wg0: "{{ wg0_key.public_key }}"
     endpoint: "{{ ansible_host }}"
@@ -130,13 +139,13 @@ EXAMPLES = r"""
 
 - name: Read the registry
   meshlab.wireguard.wireguard_registry:
-    path: "{{ inventory_dir }}/wireguard-registry.yml"
+    path: "{{ playbook_dir }}/wireguard-registry.yml"
     state: read
   register: registry
 
 - name: Forget a decommissioned host
   meshlab.wireguard.wireguard_registry:
-    path: "{{ inventory_dir }}/wireguard-registry.yml"
+    path: "{{ playbook_dir }}/wireguard-registry.yml"
     host: old-gateway
     state: absent
 """
