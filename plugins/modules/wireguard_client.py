@@ -28,8 +28,8 @@ author:
   - meshlab.wireguard contributors (@meshlab)
 requirements:
   - cryptography on the controller (ansible-core depends on it).
-  - qrcode on the controller for the QR codes, and pillow for the PNG one (optional: without them
-    a warning with O(qr=true) names the missing package, and the config is written without codes).
+  - qrcode on the controller for the QR codes, and pillow for the PNG one (both optional; without
+    them, with O(qr=true), a warning names the missing package and the config is written alone).
 options:
   dir:
     description: Controller directory for all clients; C(<dir>/<network>/<name>.key|conf|png|txt).
