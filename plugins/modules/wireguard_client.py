@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_client
 short_description: Keys, config and QR codes for a WireGuard client not managed by Ansible
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - For a peer that Ansible does not manage (a phone, a laptop), makes a private key on the
     controller and writes a ready-to-import C(wg-quick) config plus a QR code as PNG and as

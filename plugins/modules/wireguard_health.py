@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_health
 short_description: Compare the live WireGuard links with the inventory and report a link matrix
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs on the controller. Used by the playbook C(meshlab.wireguard.health) in two phases.
   - V(plan) works out the links that should exist from the role variables

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_interface
 short_description: Reconcile a live WireGuard interface, its addresses, routes and wg-quick config
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Makes a WireGuard interface on the managed host match the options (private key, listen
     port, firewall mark, peers, MTU, addresses and routes). The live interface is read, the

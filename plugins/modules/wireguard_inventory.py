@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_inventory
 short_description: Check a fleet's WireGuard variables and work out one host's networks and peers
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs on the controller only; it never contacts the host. The role M(meshlab.wireguard.wireguard)
     calls it twice per host and run, in place of a chain of C(set_fact) and C(assert) tasks (every

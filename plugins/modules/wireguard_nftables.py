@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_nftables
 short_description: Keep one nftables table in a rules file and loaded, in one round trip
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Writes an nft script that owns one table to O(path) and loads it with C(nft -f) when the file
     changed, when the table is not loaded (reboot, C(nft flush ruleset)) or when the loaded table

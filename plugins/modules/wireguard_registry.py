@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_registry
 short_description: Keep the controller-side registry of public WireGuard data for a fleet
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Merges one host's public data (public key, endpoint, listen port, tunnel addresses, role,
     site and LANs) for each network it is a member of into a YAML file on the controller, and
