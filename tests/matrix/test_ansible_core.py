@@ -81,7 +81,8 @@ def test_sanity(version):
     proc = subprocess.run(['bash', os.path.join(ROOT, 'scripts', 'sanity.sh')], cwd=ROOT,
                           env={**os.environ, 'VENV': os.path.join('.venv-matrix', version)},
                           capture_output=True, text=True, timeout=1800, check=False)
-    assert proc.returncode == 0, show(proc)
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith('ERROR')]
+    assert proc.returncode == 0, '\n'.join(errors) or show(proc)
     assert 'Running sanity test "validate-modules"' in proc.stdout, show(proc)
 
 

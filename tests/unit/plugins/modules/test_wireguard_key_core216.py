@@ -6,7 +6,7 @@ import stat
 
 import pytest
 from ansible.module_utils import basic
-from test_wireguard_key import run  # noqa: F401 - the fixture
+from test_wireguard_key import run  # noqa: F401  # pylint: disable=unused-import
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import public_key_of
 
