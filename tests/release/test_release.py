@@ -9,7 +9,9 @@ On the built tarball, installed the way users install it (`ansible-galaxy collec
   collection (building the image needs a base image from a registry, not reachable here);
 - the tarball carries the release: CHANGELOG.rst and changelogs/changelog.yaml with the version
   of galaxy.yml, and no development pin list;
-- galaxy-importer (scripts/galaxy-importer.sh) accepts the tarball.
+- galaxy-importer (scripts/galaxy-importer.sh) accepts the tarball: as long as galaxy.yml names no
+  repository (the project has no public one yet), it refuses the shipped tarball for that alone,
+  and accepts a copy that names a stand-in.
 """
 import glob
 import os
