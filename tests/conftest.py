@@ -12,3 +12,5 @@ if not os.path.islink(LINK):
 if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 os.environ.setdefault('ANSIBLE_COLLECTIONS_PATH', COLLECTIONS)
+
+from redis_store import redis_factory  # noqa: E402, F401 - fixture: a real redis-server per test
