@@ -13,4 +13,15 @@ if COLLECTIONS not in sys.path:
     sys.path.insert(0, COLLECTIONS)
 os.environ.setdefault('ANSIBLE_COLLECTIONS_PATH', COLLECTIONS)
 
+# The role keeps private controller state (client keys, health reports) in a per-user directory,
+# ${XDG_STATE_HOME:-~/.local/state}/meshlab-wireguard/...: tests never write to the real one.
+if 'MESHLAB_TEST_STATE_HOME' not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _STATE_HOME = tempfile.mkdtemp(prefix='meshlab-state-')
+    atexit.register(shutil.rmtree, _STATE_HOME, True)
+    os.environ['MESHLAB_TEST_STATE_HOME'] = os.environ['XDG_STATE_HOME'] = _STATE_HOME
+
 from redis_store import redis_factory  # noqa: E402, F401 - fixture: a real redis-server per test

@@ -5,16 +5,21 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
 ARGUMENT_SPEC = {
-    'path': {'type': 'path', 'required': True},
+    'path': {'type': 'path', 'default': ''},
+    'backend': reg.STORE_OPTIONS['backend'],
+    'redis': reg.STORE_OPTIONS['redis'],
     'host': {'type': 'str'},
     'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read']},
     'fleet': {'type': 'dict'},
@@ -24,6 +29,8 @@ ARGUMENT_SPEC = {
     'networks': {'type': 'list', 'elements': 'str'},
     'prune': {'type': 'bool', 'default': False},
     'psk_secret_path': {'type': 'path'},
+    'registry_existed': {'type': 'bool', 'default': True},
+    'existing_keys': {'type': 'list', 'elements': 'str', 'default': []},
 }
 
 
@@ -46,22 +53,44 @@ def _host_view(data, host):
     return out
 
 
+def lost_registry(host, existing_keys, source):
+    """The message when the registry was never written but this host already has keys."""
+    nets = ', '.join(sorted(existing_keys))
+    return (f'the registry {source} does not exist, but {host} already has a WireGuard key for {nets}: the '
+            'registry was lost (or moved), and a run from an empty one would drop peers that the live '
+            f'interfaces have. Restore it, or rebuild it from the hosts: {reg.REBUILD_COMMAND}. If '
+            f'{host} never ran this role (keys made by hand), the same command creates the registry.')
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args, task_vars, result):
-        path = args['path']
+        path = args['path'] or _state_paths.default('registry_path', os.environ, task_vars)
+        spec = reg.spec_from_args(path, args['backend'], args['redis'])
         host = plain(args['host'] or task_vars.get('inventory_hostname'))
         state = args['state']
         check = bool(self._task.check_mode)
         result['changed'] = False
+        if state != 'read':
+            problems = []
+            if args['backend'] == 'file':
+                problems += _state_paths.problems('path', path, os.environ, task_vars)
+            problems += _state_paths.problems('psk_secret_path', args['psk_secret_path'], os.environ,
+                                              task_vars)
+            if problems:
+                raise AnsibleActionFail('; '.join(problems))
         try:
+            store = reg.open_registry(spec)
             if args['psk_secret_path']:
                 result['psk_secret_created'] = reg.ensure_secret(args['psk_secret_path'], check)
                 result['changed'] = result['psk_secret_created']
             if state == 'read':
-                result['registry'] = reg.read(path)
+                result['registry'] = store.read()
+                result['source'] = store.source
                 return result
+            if state == 'present' and not args['registry_existed'] and args['existing_keys']:
+                raise AnsibleActionFail(lost_registry(host, args['existing_keys'], store.source))
             if state == 'absent':
                 change = self._absent(host, args['networks'])
             else:
@@ -70,7 +99,7 @@ class ActionModule(ControllerAction):
                                             'the meshlab.wireguard.wireguard_fleet filter')
                 change = self._present(host, args['fleet'], args['public_keys'], args['endpoint'],
                                        args['clients'], args['prune'], check)
-            before, after, changed, addresses = reg.update(path, change, check)
+            before, after, changed, addresses = store.update(change, check)
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
         except TopologyFailure as exc:
@@ -78,10 +107,10 @@ class ActionModule(ControllerAction):
         result['changed'] = result['changed'] or changed
         result['registry'] = after
         result['addresses'] = addresses or {}
-        result['path'] = path
+        result['path'] = store.source
         if self._task.diff and changed:
             result['diff'] = {
-                'before_header': f'{path} ({host})', 'after_header': f'{path} ({host})',
+                'before_header': f'{store.source} ({host})', 'after_header': f'{store.source} ({host})',
                 'before': yaml.safe_dump(_host_view(before, host), default_flow_style=False),
                 'after': yaml.safe_dump(_host_view(after, host), default_flow_style=False),
             }
