@@ -11,8 +11,8 @@ import yaml
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _rebuild, _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
@@ -21,7 +21,7 @@ ARGUMENT_SPEC = {
     'backend': reg.STORE_OPTIONS['backend'],
     'redis': reg.STORE_OPTIONS['redis'],
     'host': {'type': 'str'},
-    'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read']},
+    'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read', 'rebuild']},
     'fleet': {'type': 'dict'},
     'public_keys': {'type': 'dict', 'default': {}},
     'endpoint': {'type': 'str', 'default': ''},
@@ -31,6 +31,8 @@ ARGUMENT_SPEC = {
     'psk_secret_path': {'type': 'path'},
     'registry_existed': {'type': 'bool', 'default': True},
     'existing_keys': {'type': 'list', 'elements': 'str', 'default': []},
+    'hosts': {'type': 'list', 'elements': 'str'},
+    'info_var': {'type': 'str', 'default': 'wireguard_rebuild_info'},
 }
 
 
@@ -91,6 +93,8 @@ class ActionModule(ControllerAction):
                 return result
             if state == 'present' and not args['registry_existed'] and args['existing_keys']:
                 raise AnsibleActionFail(lost_registry(host, args['existing_keys'], store.source))
+            if state == 'rebuild':
+                return self._rebuild(args, task_vars, result, store, check)
             if state == 'absent':
                 change = self._absent(host, args['networks'])
             else:
@@ -114,6 +118,34 @@ class ActionModule(ControllerAction):
                 'before': yaml.safe_dump(_host_view(before, host), default_flow_style=False),
                 'after': yaml.safe_dump(_host_view(after, host), default_flow_style=False),
             }
+        return result
+
+    @staticmethod
+    def _rebuild(args, task_vars, result, store, check):
+        """Fill the registry's gaps from the hosts' wireguard_info results (registered as info_var)."""
+        fleet = args['fleet']
+        if not fleet or 'networks' not in fleet:
+            raise AnsibleActionFail('fleet is required with state=rebuild: pass the result of the '
+                                    'meshlab.wireguard.wireguard_fleet filter')
+        if fleet.get('errors'):
+            raise AnsibleActionFail('the WireGuard variables have errors:\n- ' + '\n- '.join(fleet['errors']))
+        hostvars = task_vars.get('hostvars') or {}
+        infos = {}
+        for h in args['hosts'] if args['hosts'] is not None else sorted(hostvars):
+            hv = hostvars.get(h) if hasattr(hostvars, 'get') else None
+            value = plain(hv.get(args['info_var'])) if hv is not None else None
+            if isinstance(value, dict) and not value.get('failed') and not value.get('unreachable'):
+                infos[h] = value
+        found, warnings = _rebuild.rebuild(fleet, infos)
+
+        def change(data):
+            return _rebuild.merge(data, found)
+
+        after, changed, added = store.update(change, check)[1:]
+        result.update(changed=changed, registry=after, added=added, path=store.source,
+                      hosts_read=sorted(infos))
+        if warnings:
+            result['warnings'] = warnings
         return result
 
     @staticmethod

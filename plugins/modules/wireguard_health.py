@@ -59,8 +59,10 @@ options:
     type: raw
   registry_path:
     description:
-      - With O(phase=plan), the registry file on the controller (YAML). A missing file means an
-        empty registry (nothing configured yet).
+      - With O(phase=plan), the registry file on the controller (with O(registry_backend=file)),
+        read by the same strict reader as the role's. A missing file means an empty registry
+        (nothing configured yet); default C(wireguard-registry.yml) beside the inventory, as the
+        role's.
     type: path
   host_vars:
     description:
@@ -99,7 +101,8 @@ options:
     description:
       - With O(phase=report), the controller directory to write C(health.json), C(health.html),
         C(health.png) and C(health.txt) into (created if needed; files replaced atomically).
-        Nothing is written when not set.
+        Nothing is written when not set. A directory inside an inventory directory or an
+        ansible-runner / AWX job directory is refused.
     type: path
   formats:
     description:
@@ -115,6 +118,7 @@ options:
     default: WireGuard health
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - meshlab.wireguard.registry_store
 attributes:
   check_mode:
     support: full
@@ -138,7 +142,7 @@ EXAMPLES = r"""
   meshlab.wireguard.wireguard_health:
     phase: plan
     networks: "{{ wireguard_networks }}"
-    registry_path: "{{ inventory_dir }}/wireguard-registry.yml"
+    registry_path: "{{ inventory_dir }}/../wireguard-registry.yml"
     hosts: "{{ ansible_play_hosts_all }}"
   run_once: true
   delegate_to: localhost
@@ -149,7 +153,7 @@ EXAMPLES = r"""
     phase: report
     expected: "{{ plan.expected }}"
     hosts: "{{ ansible_play_hosts_all }}"
-    output_dir: "{{ inventory_dir }}/wireguard-health"
+    output_dir: "{{ lookup('meshlab.wireguard.wireguard_state', 'health_dir') }}"
   run_once: true
   delegate_to: localhost
   register: health
@@ -213,6 +217,6 @@ files:
   returned: phase=report
   type: dict
   sample:
-    json: /srv/inventory/wireguard-health/health.json
-    html: /srv/inventory/wireguard-health/health.html
+    json: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/health/health.json
+    html: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/health/health.html
 """
