@@ -158,7 +158,7 @@ options:
     type: list
     elements: str
   info_var:
-    description: With O(state=rebuild), the variable holding each host's M(meshlab.wireguard.wireguard_info) result.
+    description: With O(state=rebuild), the variable holding M(meshlab.wireguard.wireguard_info) per host.
     type: str
     default: wireguard_rebuild_info
 extends_documentation_fragment:
