@@ -13,7 +13,7 @@ taken from its peers' views: the peer entry named after it (or with a key no oth
 claims is not guessed: names only): public key, endpoint, port, and its tunnel addresses = the
 host routes of its allowed IPs inside the network's pools, when exactly one per family; else it
 is left out with a warning (run again when it is reachable). Clients come from the hosts they
-attach to (a peer named after a client of that host). Role, site, hub and LANs come from the
+attach to (a peer named ``client NAME``, NAME a client of that host). Role, site, hub and LANs come from the
 fleet (``_topology.registry_entry``), like a publish. Endpoints are the host part of what the
 peers dial (a live endpoint may have roamed; the next run of the role publishes each host's
 configured endpoint again).
@@ -124,7 +124,8 @@ def rebuild(fleet, infos):
             entry['port'] = port
             hosts[h] = entry
             for peer in (iface or {}).get('peers') or []:
-                client = clients_of.get(peer.get('name') or '')
+                pname = peer.get('name') or ''  # the role names a client's peer 'client NAME'
+                client = clients_of.get(pname[len('client '):] if pname.startswith('client ') else '')
                 if client and client['host'] == h:
                     addrs = _with_pool_prefix(peer.get('allowed_ips') or [], pools)
                     clients[client['name']] = {'host': h, 'public_key': peer['public_key'],
