@@ -24,4 +24,4 @@ if 'MESHLAB_TEST_STATE_HOME' not in os.environ:
     atexit.register(shutil.rmtree, _STATE_HOME, True)
     os.environ['MESHLAB_TEST_STATE_HOME'] = os.environ['XDG_STATE_HOME'] = _STATE_HOME
 
-from redis_store import redis_factory  # noqa: E402, F401 - fixture: a real redis-server per test
+pytest_plugins = ['redis_store']  # fixture redis_factory: a real redis-server per test

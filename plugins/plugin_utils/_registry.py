@@ -31,7 +31,7 @@ import base64
 import contextlib
 import os
 
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_base import (  # noqa: F401 - API
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_base import (
     HEADER,
     REBUILD_COMMAND,
     REGISTRY_VERSION,
@@ -42,15 +42,15 @@ from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_base i
     parse,
     validate,
 )
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_file import (  # noqa: F401 - API
-    FileRegistry,
-    locked,
-    save,
-)
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_file import FileRegistry, locked
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_redis import (
     REDIS_OPTIONS,
     RedisRegistry,
 )
+
+__all__ = ['BACKENDS', 'HEADER', 'REBUILD_COMMAND', 'REGISTRY_VERSION', 'STORE_OPTIONS', 'FileRegistry',
+           'RedisRegistry', 'Registry', 'RegistryError', 'dump', 'empty', 'ensure_secret', 'exists', 'load',
+           'locked', 'open_registry', 'parse', 'read', 'spec_from_args', 'update', 'validate']
 
 SECRET_BYTES = 48
 BACKENDS = ('file', 'redis')

@@ -64,7 +64,7 @@ def test_merge_fills_gaps_and_keeps_what_the_registry_holds(tmp_path):
             'role': 'member'}
     reg.update(path, lambda d: d.setdefault('networks', {}).setdefault('wg0', {'hosts': {'h2': kept},
                                                                                'clients': {}}))
-    found, _ = _rebuild.rebuild(fleet(), INFOS)
+    found = _rebuild.rebuild(fleet(), INFOS)[0]
     added = reg.update(path, lambda d: _rebuild.merge(d, found))[3]
     assert added == {'wg0': {'hosts': ['h1', 'h3'], 'clients': ['phone']}}
     data = reg.read(path)
