@@ -4,7 +4,8 @@ registry rebuilt from the hosts.
     project/inventory/hosts.yml, project/inventory/group_vars/all.yml
     cd project && ansible-playbook meshlab.wireguard.site -i inventory/      (twice)
 
-- nothing is written inside inventory/: the registry is project/wireguard-registry.yml, the
+- nothing is written inside inventory/ (a registry or clients path set there is refused in the
+  check stage): the registry is project/wireguard-registry.yml, the
   client's private key and the health reports are in the per-user state directory
   ($XDG_STATE_HOME/meshlab-wireguard/project-<hash>); the second run changes nothing;
 - the registry deleted: the next run stops before it changes a host, naming the rebuild
@@ -70,6 +71,17 @@ def test_directory_inventory_with_the_defaults(project):
     assert reg['networks']['wg0']['clients']['phone']['public_key'] in wg_peers(project['lab'], 'h1')
     for h in HOSTS:
         assert len(wg_peers(project['lab'], h)) == (3 if h == 'h1' else 2)
+
+
+def test_paths_inside_the_inventory_are_refused_before_anything_changes(project):
+    inv_before = snapshot(project['inventory'])
+    run = site(project, '-e', 'wireguard_registry_path=inventory/wireguard-registry.yml',
+               '-e', 'wireguard_clients_dir=inventory/clients', label='registry inside inventory/: refused')
+    assert run.rc != 0
+    for setting in ('wireguard_registry_path', 'wireguard_clients_dir'):
+        assert f'{setting} is {project["inventory"]}/' in run.stdout, run.tail()
+    assert 'inside the inventory directory' in run.stdout and 'nothing was changed' in run.stdout
+    assert run.total_changed() == 0 and snapshot(project['inventory']) == inv_before
 
 
 def test_health_reports_go_to_the_state_directory(project):
