@@ -49,7 +49,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 health: setup
-	$(BIN)/ansible-playbook -i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml \
+	XDG_STATE_HOME=$(CURDIR)/.lab/demo/state $(BIN)/ansible-playbook -i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml \
 	  -i tests/lab/inventory/lab-vars.yml \
 	  playbooks/health.yml
 

@@ -10,7 +10,7 @@ APT_PACKAGES=(
   iproute2 iputils-ping nftables util-linux procps
   podman runc uidmap debootstrap dpkg-dev
   qemu-system-x86 qemu-utils e2fsprogs openssh-client
-  python3-venv
+  python3-venv redis-server
 )
 
 missing=()

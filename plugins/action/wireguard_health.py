@@ -19,7 +19,8 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet, _state_paths
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 
 FORMATS = ('json', 'html', 'png', 'txt')
 # formats not given: every format whose library is there (png needs matplotlib), without a word
@@ -34,6 +35,8 @@ ARGUMENT_SPEC = {
     'sites': {'type': 'list', 'elements': 'dict', 'default': []},
     'registry': {'type': 'raw'},
     'registry_path': {'type': 'path'},
+    'registry_backend': reg.STORE_OPTIONS['backend'],
+    'registry_redis': reg.STORE_OPTIONS['redis'],
     'host_vars': {'type': 'dict'},
     # both
     'hosts': {'type': 'list', 'elements': 'str'},
@@ -53,14 +56,15 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def load_registry(path):
-    """The registry YAML written by the role; {} when the file does not exist yet."""
-    import yaml
-
-    if not path or not os.path.exists(path):
-        return {}
-    with open(path, encoding='utf-8') as f:
-        return yaml.safe_load(f) or {}
+def load_registry(args, task_vars):
+    """The registry the role keeps, read by the same strict reader (any backend)."""
+    path = args['registry_path']
+    if args['registry_backend'] == 'file' and not path:
+        path = _state_paths.default('registry_path', os.environ, task_vars)
+    try:
+        return reg.read(reg.spec_from_args(path, args['registry_backend'], args['registry_redis']))
+    except reg.RegistryError as exc:
+        raise AnsibleActionFail(str(exc)) from None
 
 
 def write_atomic(path, data):
@@ -155,7 +159,7 @@ class ActionModule(ActionBase):
 
         registry = args['registry']
         if registry is None:
-            registry = load_registry(args['registry_path'])
+            registry = load_registry(args, task_vars)
         if args['fleet'] is not None:
             fleet = _plain(args['fleet'])
         else:
@@ -174,7 +178,8 @@ class ActionModule(ActionBase):
             'targets': _health.ping_targets(out['links']),
             'first_targets': _health.handshake_starters(out['links']),
             'health_warnings': out['warnings'] + list(fleet.get('warnings') or []),
-            'registry_found': bool(registry),
+            'registry_found': any((net or {}).get('hosts')
+                                  for net in ((registry or {}).get('networks') or {}).values()),
         }
 
     def _results(self, task_vars, hosts, var):
@@ -213,6 +218,9 @@ class ActionModule(ActionBase):
                 f'(pip install {PNG_REQUIREMENT} into the Python that runs Ansible), or leave png '
                 'out of formats (the HTML page shows the same matrix)')
         if out_dir:
+            problems = _state_paths.problems('wireguard_health_output_dir', out_dir, os.environ, task_vars)
+            if problems:
+                raise AnsibleActionFail('; '.join(problems))
             os.makedirs(out_dir, exist_ok=True)
             content = {
                 'json': lambda: (json.dumps(report, indent=2, sort_keys=True) + '\n').encode('utf-8'),

@@ -82,7 +82,11 @@ options:
     type: bool
     default: true
   registry_path:
-    description: Registry to record the client's public key and addresses in.
+    description:
+      - Registry file to record the client's public key and addresses in (with
+        O(registry_backend=file)); with neither it nor O(registry_backend=redis) no registry is used.
+      - A client whose public key is in the registry but whose private key is not in O(dir) (made
+        by another controller, or in another state directory) fails instead of getting a new key.
     type: path
   state:
     description: V(absent) removes the client's files and registry entry.
@@ -92,6 +96,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action
+  - meshlab.wireguard.registry_store
 attributes:
   check_mode:
     support: full
@@ -113,9 +118,9 @@ EXAMPLES = r"""
     path: /etc/wireguard/wg0.key
   register: wg0_key
 
-- name: A phone attached to this host; its config and QR codes land beside the playbook
+- name: A phone attached to this host; its key, config and QR codes go to the role's state directory
   meshlab.wireguard.wireguard_client:
-    dir: "{{ playbook_dir }}/wireguard-clients"
+    dir: "{{ lookup('meshlab.wireguard.wireguard_state', 'clients_dir') }}"
     network: wg0
     name: phone
     host: "{{ inventory_hostname }}"
@@ -134,8 +139,11 @@ paths:
   description: The client's files on the controller.
   returned: always
   type: dict
-  sample: {key: /inv/wireguard-clients/wg0/phone.key, conf: /inv/wireguard-clients/wg0/phone.conf,
-           png: /inv/wireguard-clients/wg0/phone.png, txt: /inv/wireguard-clients/wg0/phone.txt}
+  sample:
+    key: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.key
+    conf: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.conf
+    png: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.png
+    txt: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.txt
 registry_changed:
   description: Whether the registry entry changed.
   returned: when O(registry_path) is set

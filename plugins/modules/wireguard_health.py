@@ -60,8 +60,10 @@ options:
     type: raw
   registry_path:
     description:
-      - With O(phase=plan), the registry file on the controller (YAML). A missing file means an
-        empty registry (nothing configured yet).
+      - With O(phase=plan), the registry file on the controller (with O(registry_backend=file)),
+        read by the same strict reader as the role's. A missing file means an empty registry
+        (nothing configured yet); default C(wireguard-registry.yml) beside the inventory, as the
+        role's.
     type: path
   host_vars:
     description:
@@ -100,7 +102,8 @@ options:
     description:
       - With O(phase=report), the controller directory to write C(health.json), C(health.html),
         C(health.png) and C(health.txt) into (created if needed; files replaced atomically).
-        Nothing is written when not set.
+        Nothing is written when not set. A directory inside an inventory directory or an
+        ansible-runner / AWX job directory is refused.
     type: path
   formats:
     description:
@@ -118,6 +121,7 @@ options:
     default: WireGuard health
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - meshlab.wireguard.registry_store
 attributes:
   check_mode:
     support: full
@@ -136,14 +140,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-# The whole check is the playbook meshlab.wireguard.health; in short (the registry is the one
-# the role keeps, here beside the playbook: wireguard_registry_path):
+# The whole check is the playbook meshlab.wireguard.health; in short (the registry where the
+# role keeps it by default, the report in the role's per-user state directory):
 - name: Expected links
   meshlab.wireguard.wireguard_health:
     phase: plan
     networks: "{{ wireguard_networks }}"
     sites: "{{ wireguard_sites | default([]) }}"
-    registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
+    registry_path: "{{ lookup('meshlab.wireguard.wireguard_state', 'registry_path') }}"
     hosts: "{{ ansible_play_hosts_all }}"
   run_once: true
   delegate_to: localhost
@@ -171,7 +175,7 @@ EXAMPLES = r"""
     phase: report
     expected: "{{ plan.expected }}"
     hosts: "{{ ansible_play_hosts_all }}"
-    output_dir: "{{ playbook_dir }}/wireguard-health"
+    output_dir: "{{ lookup('meshlab.wireguard.wireguard_state', 'health_dir') }}"
   run_once: true
   delegate_to: localhost
   register: health
@@ -241,6 +245,6 @@ files:
   returned: phase=report
   type: dict
   sample:
-    json: /srv/inventory/wireguard-health/health.json
-    html: /srv/inventory/wireguard-health/health.html
+    json: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/health/health.json
+    html: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/health/health.html
 """

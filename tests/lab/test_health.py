@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 import nslab  # noqa: E402 - on sys.path through tests/lab/conftest.py
 from functional.helpers import run_playbook  # noqa: E402
-from role_helpers import wg_peers  # noqa: E402
+from role_helpers import state_dir, wg_peers, xdg_state_home  # noqa: E402
 
 HEALTH = os.path.join(ROOT, 'playbooks', 'health.yml')
 SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
@@ -68,7 +68,8 @@ def lab(nslab_module_factory):
 
 
 def converge(lab):
-    rc, out, err, _ = run_playbook(SITE, lab.inventory_path, timeout=600)
+    rc, out, err, _ = run_playbook(SITE, lab.inventory_path, env={'XDG_STATE_HOME': xdg_state_home(lab)},
+                                   timeout=600)
     assert rc == 0, out[-4000:] + err[-2000:]
 
 
@@ -85,10 +86,11 @@ def registry(lab):
 
 def health(lab):
     """Run the health playbook; (rc, report from health.json, stdout)."""
-    path = os.path.join(os.path.dirname(lab.inventory_path), 'wireguard-health', 'health.json')
+    path = os.path.join(state_dir(lab), 'health', 'health.json')  # the default report directory
     if os.path.exists(path):
         os.unlink(path)
-    rc, out, err, _ = run_playbook(HEALTH, lab.inventory_path, timeout=300)
+    rc, out, err, _ = run_playbook(HEALTH, lab.inventory_path, env={'XDG_STATE_HOME': xdg_state_home(lab)},
+                                   timeout=300)
     assert os.path.exists(path), out[-4000:] + err[-2000:]
     with open(path) as f:
         return rc, json.load(f), out

@@ -23,7 +23,7 @@ import time
 
 import pytest
 import pytest_nslab
-from role_helpers import LAB_VARS, example, parse_recap, ping
+from role_helpers import LAB_VARS, example, parse_recap, ping, state_dir, xdg_state_home
 
 pytestmark = pytest.mark.matrix
 
@@ -62,6 +62,7 @@ def run(lab, version, playbook, label):
                                                      MAIN_SITE_PACKAGES]),
         'ANSIBLE_CONFIG': os.path.join(ROOT, 'ansible.cfg'),
         'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_FORCE_COLOR': '0',
+        'XDG_STATE_HOME': xdg_state_home(lab),  # the role's private state stays in the lab
     })
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
@@ -108,7 +109,7 @@ def test_lan_a_reaches_lan_c_through_the_tunnels(lab):
 
 
 def test_client_and_metrics_were_made(lab):
-    conf = os.path.join(lab.state_dir, 'wireguard-clients', 'wg0', 'phone.conf')
+    conf = os.path.join(state_dir(lab), 'clients', 'wg0', 'phone.conf')
     with open(conf) as f:
         assert '[Peer]' in f.read()
     assert not os.path.exists(conf[:-len('conf')] + 'png')  # qr: false
@@ -125,7 +126,7 @@ def test_second_run_changes_nothing(lab, version):
 
 
 def test_health_finds_every_link_up(lab, version):
-    report_dir = os.path.join(lab.state_dir, 'wireguard-health')
+    report_dir = os.path.join(state_dir(lab), 'health')
     proc = run(lab, version, HEALTH, 'health.yml')
     assert proc.returncode == 0, show(proc)
     assert 'all 3 links up' in proc.stdout, show(proc)
