@@ -58,3 +58,40 @@ def collector_metric_names() -> set:
     for fam in text_string_to_metric_families(text):
         names.update(s.name for s in fam.samples)
     return names
+
+
+DASHBOARD = os.path.join(ROOT, 'docs', 'grafana', 'wireguard-mesh.json')
+# What Grafana puts in for its variables when the queries run (all hosts, all interfaces).
+GRAFANA_VARIABLES = {'$__rate_interval': '1m', '$__interval': '30s', '$__range': '1h',
+                     '$instance': '.*', '$interface': '.*'}
+_LABEL_VALUES = re.compile(r'^\s*label_values\((.*),\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\)\s*$')
+
+
+def dashboard_queries(dashboard: dict) -> list:
+    """[(where, PromQL)] of every panel target (rows' panels too) and every query variable
+    (`label_values(SELECTOR, label)` -> SELECTOR)."""
+    out = []
+
+    def panels(items):
+        for p in items:
+            yield p
+            yield from panels(p.get('panels') or [])
+
+    for p in panels(dashboard.get('panels') or []):
+        for t in p.get('targets') or []:
+            out.append((f"panel {p['id']} {p['title']!r} {t['refId']}", t['expr']))
+    for v in (dashboard.get('templating') or {}).get('list') or []:
+        if v.get('type') != 'query':
+            continue
+        q = v['query']['query'] if isinstance(v['query'], dict) else v['query']
+        m = _LABEL_VALUES.match(q)
+        out.append((f"variable {v['name']}", m.group(1) if m else q))
+    return out
+
+
+def substitute(expr: str, variables=None) -> str:
+    """The query as Grafana sends it, its variables replaced (longest names first)."""
+    variables = variables or GRAFANA_VARIABLES
+    for name in sorted(variables, key=len, reverse=True):
+        expr = expr.replace(name, variables[name])
+    return expr

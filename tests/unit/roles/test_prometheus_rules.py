@@ -78,3 +78,35 @@ def test_rules_read_only_metrics_we_export():
 ])
 def test_metric_name_extraction(expr, names):
     assert metric_names(expr) == names
+
+
+def _lab_rules():
+    import importlib.util
+
+    path = os.path.join(ROOT, 'lab', 'prometheus', 'lab_rules.py')
+    spec = importlib.util.spec_from_file_location('lab_rules', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_lab_rules_are_the_shipped_rules_with_waits_divided(promtool, tmp_path):
+    """The lab's Prometheus (molecule/default) loads the shipped rules with only their waits
+    compressed: same alerts, labels, annotations and expressions but for range durations."""
+    lab = _lab_rules()
+    assert [lab.scaled(d, 60) for d in ('15m', '2m', '1h30m', '5s')] == ['15s', '2s', '90s', '83ms']
+    assert lab.scale_expr('rate(x[10m]) / y[1h:5m]', 60) == 'rate(x[10s]) / y[60s:5s]'
+    scaled = lab.scale_rules(load(RULES), 60)
+    for shipped, fast in zip(alerts(), [r for g in scaled['groups'] for r in g['rules']]):
+        assert {k: v for k, v in fast.items() if k not in ('for', 'expr')} == \
+            {k: v for k, v in shipped.items() if k not in ('for', 'expr')}
+        assert lab.seconds(fast.get('for', '0s')) * 60 == lab.seconds(shipped.get('for', '0s'))
+        ranges = lab._RANGE.findall(shipped['expr'])
+        assert lab._RANGE.sub('[]', fast['expr']) == lab._RANGE.sub('[]', shipped['expr'])
+        fast_ranges = lab._RANGE.findall(fast['expr'])
+        assert [lab.seconds(r[0]) / 60 for r in ranges] == [lab.seconds(r[0]) for r in fast_ranges]
+    path = tmp_path / 'lab.yml'
+    path.write_text(yaml.safe_dump(scaled))
+    proc = subprocess.run([promtool, 'check', 'rules', str(path)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
