@@ -3,6 +3,7 @@
 is --internal, nothing outside the lab reaches it). Polls at 0.2 s and prints one JSON document.
 
     prom_poll.py query EXPR                      the instant vector now
+    prom_poll.py queries JSON                    several: a JSON list of expressions -> a list of results
     prom_poll.py rules                           the alerting rules as loaded, with their health
     prom_poll.py wait-query EXPR --count N       until EXPR has at least N series (or --timeout)
     prom_poll.py wait-alert NAME --labels k=v,.. --state firing|inactive|none-active
@@ -47,7 +48,7 @@ def matching(alerts, name, labels):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument('command', choices=['query', 'rules', 'wait-query', 'wait-alert'])
+    ap.add_argument('command', choices=['query', 'queries', 'rules', 'wait-query', 'wait-alert'])
     ap.add_argument('arg', nargs='?')
     ap.add_argument('--labels', default='')
     ap.add_argument('--state', default='firing', choices=['firing', 'inactive', 'none-active'])
@@ -60,6 +61,8 @@ def main(argv=None):
     out = {'ok': False, 'start': start}
     if args.command == 'query':
         out.update(ok=True, result=get('query', query=args.arg)['result'])
+    elif args.command == 'queries':
+        out.update(ok=True, results=[get('query', query=q)['result'] for q in json.loads(args.arg)])
     elif args.command == 'rules':
         out.update(ok=True, groups=get('rules', type='alert')['groups'])
     elif args.command == 'wait-query':
