@@ -275,7 +275,7 @@ def test_status_agrees_with_wireguard_info():
 
 
 def test_node_info_and_missing_peers():
-    expected = {'wg0': [dict(p, addresses=[a.split('/')[0] for a in p['addresses']])
+    expected = {'wg0': [dict(p, addresses=[a.split('/', maxsplit=1)[0] for a in p['addresses']])
                         for p in EXPECTED['interfaces']['wg0']]}
     ifs = wm.parse_interfaces(DUMP)
     ifs[0]['engine'] = 'userspace'
@@ -372,7 +372,7 @@ def state_dir(tmp_path):
 
 def test_probe_is_bounded_and_reports_reachability(fake_ping, state_dir):
     fake_ping['down'].write_text('fd3a:6c1e:9b42:100::2\n100.64.0.4\n')
-    expected, _ = wm.load_expected(str(state_dir / 'expected-peers.json'))
+    expected, _error = wm.load_expected(str(state_dir / 'expected-peers.json'))
     results = wm.probe(expected, count=2, timeout=1, parallel=2, ping=fake_ping['ping'])
     calls = fake_ping['log'].read_text().splitlines()
     # one ping per expected address, each with exactly `count` echo requests and a reply timeout
@@ -387,7 +387,7 @@ def test_probe_is_bounded_and_reports_reachability(fake_ping, state_dir):
 
 
 def test_probe_without_ping_binary(tmp_path, state_dir):
-    expected, _ = wm.load_expected(str(state_dir / 'expected-peers.json'))
+    expected, _error = wm.load_expected(str(state_dir / 'expected-peers.json'))
     results = wm.probe(expected, ping=str(tmp_path / 'no-ping'))
     assert all(r['received'] == 0 and 'cannot run' in r['error'] for r in results.values())
 
@@ -460,7 +460,7 @@ def test_exporter_probes_in_the_background(fake_wg, fake_ping, state_dir):
     try:
         url = f'http://127.0.0.1:{server.server_address[1]}/metrics'
         text = ''
-        for _ in range(100):  # the first round ends within a second; poll, never sleep a fixed time
+        for _attempt in range(100):  # the first round ends within a second; poll, never sleep a fixed time
             with urllib.request.urlopen(url, timeout=5) as resp:
                 text = resp.read().decode()
             if 'wireguard_peer_probe_success{' in text:

@@ -214,7 +214,7 @@ def load_expected(path: str) -> Tuple[Optional[Dict[str, List[dict]]], Optional[
         for ifname, peers in (doc.get('interfaces') or {}).items():
             items = []
             for p in peers:
-                addresses = [str(ipaddress.ip_address(str(a).split('/')[0]))
+                addresses = [str(ipaddress.ip_address(str(a).split('/', maxsplit=1)[0]))
                              for a in p.get('addresses') or []]
                 items.append({'public_key': str(p['public_key']), 'name': str(p.get('name') or ''),
                               'addresses': addresses})

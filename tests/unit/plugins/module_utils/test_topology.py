@@ -295,7 +295,8 @@ def test_site_to_site_lan_to_lan_through_the_mesh():
     assert by_name['h3']['endpoint'] == '198.51.100.13:51820'
     assert by_name['h3']['persistent_keepalive'] == 0
     expected = {p['name']: p['addresses'] for p in cfg['expected_peers']}
-    assert expected == {h: [a.split('/')[0] for a in reg['networks']['wg0']['hosts'][h]['addresses']]
+    hosts = reg['networks']['wg0']['hosts']
+    assert expected == {h: [a.split('/', maxsplit=1)[0] for a in hosts[h]['addresses']]
                         for h in ('h2', 'h3')}  # tunnel addresses only, not the site LANs
     nodes = simulate(fleet, reg, 'wg0')
     no_duplicate_allowed(nodes)
@@ -342,7 +343,7 @@ def test_hub_and_spoke_spokes_talk_through_hubs(hubs):
     spoke = spokes[0]
     cfg = t.network_config(fleet['networks']['wg0'], reg, spoke)
     hub = cfg['hub']
-    hub_addrs = [a.split('/')[0] for a in reg['networks']['wg0']['hosts'][hub]['addresses']]
+    hub_addrs = [a.split('/', maxsplit=1)[0] for a in reg['networks']['wg0']['hosts'][hub]['addresses']]
     hub_key = reg['networks']['wg0']['hosts'][hub]['public_key']
     assert hub_addrs
     assert cfg['expected_peers'] == [{'public_key': hub_key, 'name': hub, 'addresses': hub_addrs}]
