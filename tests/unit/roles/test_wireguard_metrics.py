@@ -428,6 +428,18 @@ def test_textfile_runs_keep_counters(fake_wg, fake_ping, state_dir, tmp_path):
     assert PRIV not in (state_dir / 'state.json').read_text()
 
 
+def test_probe_results_survive_a_failing_wg(fake_ping, state_dir, tmp_path):
+    """`wg` fails (interface tools gone): collector_success 0, and the probes still say what answers."""
+    fake_ping['down'].write_text('100.64.0.3\n')
+    c = wm.Collector(str(tmp_path / 'no-wg'), str(tmp_path), str(state_dir), ping=fake_ping['ping'])
+    c.probe_round()
+    text = c.scrape()
+    assert sample_map(text, 'wireguard_collector_success') == {frozenset(): 0}
+    success = by(sample_map(text, 'wireguard_peer_probe_success'), 'address')
+    assert success[('100.64.0.3',)] == 0 and success[('100.64.0.2',)] == 1
+    assert sample_map(text, 'wireguard_peer_status') == {}  # no live interface read: no status
+
+
 def test_no_expected_peers_means_no_prober(fake_wg, fake_ping, tmp_path):
     wg, conf = fake_wg
     empty = tmp_path / 'empty-state'

@@ -583,9 +583,10 @@ class Collector:
         """Read `wg` now and render, with the last probe round's results."""
         dump, error = read_wg(self.wg)
         now = self.clock()
-        if error:
+        if error:  # no peers to report, but what the prober saw still holds
             _warn(error)
-            return render([], success=False, now=now)
+            with self.lock:
+                return render([], success=False, probes=self.last_probe, now=now)
         peers = parse_dump(dump)
         interfaces = parse_interfaces(dump)
         for i in interfaces:
