@@ -11,9 +11,9 @@ itself). On this one converged mesh, in order:
 - a broken link (h1 drops h2's UDP) fires WireGuardPeerUnreachable on both ends; restored, it
   resolves;
 - a peer never seen (h3 restarts its interface while dropping h1's UDP) fires
-  WireGuardHandshakeNever; the metrics say `never` as docs/observe.md promises; restored, it resolves;
-- an endpoint change (h2 dials h1 over IPv6) fires WireGuardEndpointChanged on h1; it resolves
-  once the change leaves the rule's window;
+  WireGuardHandshakeNever; the metrics say `never` as docs/observe.md promises; restored, it
+  resolves; at the same time, an endpoint change (h2 dials h1 over IPv6) fires
+  WireGuardEndpointChanged on h1, which resolves once the change leaves the rule's window;
 - every query of the Grafana dashboard (docs/grafana/) returns data.
 
 Bounds: an alert must fire within collection (metrics interval + one probe round, where the
@@ -28,6 +28,7 @@ import json
 import os
 import shlex
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import testinfra
@@ -249,7 +250,7 @@ def test_broken_link_fires_and_resolves(prom):
     )
 
 
-def test_peer_never_seen_fires_and_resolves(prom):
+def peer_never_seen_fires_and_resolves(prom):
     """h3 (exporter mode) restarts wg0 while dropping h1's UDP: h1 is a peer it never saw."""
     lbl = labels(host=H3, friendly_name=H1)
     h3 = host(H3)
@@ -306,7 +307,7 @@ def pin_endpoints(a, b, family):
     raise AssertionError(f"endpoints of {a} and {b} do not stay on IPv{family}")
 
 
-def test_endpoint_change_fires_and_resolves(prom):
+def endpoint_change_fires_and_resolves(prom):
     """h2 dials h1 at its IPv6 underlay: h1 sees h2's endpoint move (a roam) and counts it."""
     window = lab_rules.seconds("15m") / FACTOR  # increase(...[15m]) in the shipped rule
     lbl = labels(host=H1, friendly_name=H2)
@@ -339,6 +340,17 @@ def test_endpoint_change_fires_and_resolves(prom):
         prom, "WireGuardEndpointChanged", [lbl], 2 * prom.collect, 2 * prom.collect + window,
         do_break, restore, "endpoint change of h2 seen by h1",
     )
+
+
+def test_peer_never_seen_and_endpoint_change(prom):
+    """Both scenarios at once: they touch different hosts and alerts (h3's view of h1; h1's view
+    of h2), and each waits mostly for Prometheus (a 15 s `for:`, a 15 s window)."""
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(fn, prom) for name, fn in (
+            ("peer never seen", peer_never_seen_fires_and_resolves),
+            ("endpoint change", endpoint_change_fires_and_resolves))}
+    failed = {name: f.exception() for name, f in futures.items() if f.exception() is not None}
+    assert not failed, "; ".join(f"{name}: {type(e).__name__}: {e}" for name, e in failed.items())
 
 
 # ----------------------------------------------------------------------------- the dashboard
