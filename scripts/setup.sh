@@ -41,3 +41,6 @@ fi
 # Ansible finds the collection through this link: repo root = collection root.
 mkdir -p .build/collections/ansible_collections/meshlab
 ln -sfn "$PWD" .build/collections/ansible_collections/meshlab/wireguard
+
+# promtool (Prometheus's rule checker) from Debian's prometheus package, unpacked, not installed.
+bash scripts/promtool.sh --path >/dev/null

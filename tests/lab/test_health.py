@@ -11,7 +11,8 @@ metrics enabled). Then:
   broken, cause interface_missing on h3; converge again: healthy;
 - h3's UDP port blocked with nftables inside h3 and its engine restarted: exactly h3's links are
   broken, cause no_handshake (endpoint or firewall); unblock: healthy;
-- the metrics the role installed: the textfile parses, and the counters grow with traffic.
+- the metrics the role installed: the textfile parses, the counters grow with traffic, and the
+  prober reaches every expected peer's tunnel address (the peers the role wrote for it).
 """
 import json
 import os
@@ -34,6 +35,7 @@ HEALTH = os.path.join(ROOT, 'playbooks', 'health.yml')
 SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
 TEXTFILE_DIR = '/etc/wireguard/textfile'
 SCRIPT = '/etc/wireguard/wireguard-metrics'
+STATE_DIR = '/etc/wireguard/metrics-state'  # /var is the machine's, shared by the lab hosts
 HOSTS = ('h1', 'h2', 'h3')
 PORT = 51820
 
@@ -54,6 +56,7 @@ wireguard_metrics_textfile_dir: {TEXTFILE_DIR}
 wireguard_metrics_script_path: {SCRIPT}
 wireguard_metrics_config_dir: /etc/wireguard
 wireguard_metrics_listen: 127.0.0.1:9586
+wireguard_metrics_state_dir: {STATE_DIR}
 """
 
 
@@ -214,7 +217,7 @@ def test_blocked_port_means_no_handshake(converged):
 def _scrape(lab, host, run=True):
     """Metric samples {(name, friendly_name): value} from the textfile the role's script writes."""
     if run:
-        lab.exec(host, [SCRIPT, '--output', f'{TEXTFILE_DIR}/wireguard.prom'])
+        lab.exec(host, [SCRIPT, '--output', f'{TEXTFILE_DIR}/wireguard.prom', '--state-dir', STATE_DIR])
     text = lab.exec(host, ['cat', f'{TEXTFILE_DIR}/wireguard.prom']).stdout
     out = {}
     for fam in text_string_to_metric_families(text):
@@ -237,3 +240,11 @@ def test_metrics_parse_and_counters_grow(converged):
     for name, grow in (('wireguard_sent_bytes_total', 5000), ('wireguard_received_bytes_total', 5000),
                        ('wireguard_latest_handshake_seconds', 0)):
         assert after[(name, 'h2')] >= before[(name, 'h2')] + grow, name
+    # the prober pinged both peers' tunnel addresses, taken from the file the role wrote
+    assert after[('wireguard_prober_up', None)] == 1
+    assert after[('wireguard_peer_probe_success', 'h2')] == after[('wireguard_peer_probe_success', 'h3')] == 1
+    text = lab.exec('h1', ['cat', f'{TEXTFILE_DIR}/wireguard.prom']).stdout
+    status = {(s.labels['friendly_name'], s.labels['status']): s.value
+              for fam in text_string_to_metric_families(text) for s in fam.samples
+              if s.name == 'wireguard_peer_status'}
+    assert {k for k, v in status.items() if v == 1} == {('h2', 'up'), ('h3', 'up')}
