@@ -7,7 +7,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 LAB ?= lab
 N ?= 3
 
-.PHONY: help setup test lint sanity unit lab-test podman-test kernel-test demo health \
+.PHONY: help setup test lint sanity unit lab-test matrix release-check podman-test kernel-test demo health \
         lab-up lab-down bench build install clean
 
 help:
@@ -38,6 +38,14 @@ unit: setup
 lab-test: setup
 	$(BIN)/pytest tests/lab -m lab -q
 
+# ansible-core 2.16, 2.17, 2.18 (own venvs, sanity + a 3-host converge each); MATRIX_VERSIONS=2.16 for one
+matrix: setup
+	MATRIX_VERSIONS="$${MATRIX_VERSIONS:-2.16 2.17 2.18}" $(BIN)/pytest tests/matrix -m matrix -q
+
+# ansible-builder introspect/create, the release, galaxy-importer on the built tarball
+release-check: setup
+	$(BIN)/pytest tests/release -m release -q
+
 podman-test: setup
 	bash lab/podman/molecule.sh
 
@@ -49,7 +57,7 @@ demo: setup
 	@bash scripts/demo.sh
 
 health: setup
-	$(BIN)/ansible-playbook -i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml \
+	XDG_STATE_HOME=$(CURDIR)/.lab/demo/state $(BIN)/ansible-playbook -i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml \
 	  -i tests/lab/inventory/lab-vars.yml \
 	  playbooks/health.yml
 

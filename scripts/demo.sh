@@ -15,7 +15,10 @@ if [[ -d .lab/demo ]]; then
 fi
 echo "--- 3 sites in network namespaces: gateways h1..h3, LAN hosts h1-lan..h3-lan"
 lab up 3 --name demo --sites
-# The lab inventory comes first: the registry of public keys is kept beside it (.lab/demo/).
+# The lab inventory comes first: the registry of public keys is kept beside it (.lab/demo/). The
+# demo's private controller state (the preshared-key secret, health reports) goes with the lab too,
+# instead of ~/.local/state: `make lab-down LAB=demo` removes everything.
+export XDG_STATE_HOME="$PWD/.lab/demo/state"
 # tests/lab/inventory/lab-vars.yml: namespace hosts share the machine's packages and have no systemd.
 inventories=(-i .lab/demo/inventory.yml -i examples/site-to-site/inventory.yml -i tests/lab/inventory/lab-vars.yml)
 
@@ -31,5 +34,5 @@ echo "--- is the mesh healthy?"
 echo
 echo "The demo mesh is still running. Look around:"
 echo "  .venv/bin/python lab/nslab.py exec --name demo h1 -- wg show"
-echo "  make health        (the matrix again; reports in .lab/demo/wireguard-health/)"
+echo "  make health        (the matrix again; reports in $(echo .lab/demo/state/meshlab-wireguard/demo-*/health)/)"
 echo "  make lab-down LAB=demo"

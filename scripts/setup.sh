@@ -10,7 +10,7 @@ APT_PACKAGES=(
   iproute2 iputils-ping nftables util-linux procps
   podman runc uidmap debootstrap dpkg-dev
   qemu-system-x86 qemu-utils e2fsprogs openssh-client
-  python3-venv
+  python3-venv redis-server
 )
 
 missing=()
@@ -41,3 +41,6 @@ fi
 # Ansible finds the collection through this link: repo root = collection root.
 mkdir -p .build/collections/ansible_collections/meshlab
 ln -sfn "$PWD" .build/collections/ansible_collections/meshlab/wireguard
+
+# promtool (Prometheus's rule checker) from Debian's prometheus package, unpacked, not installed.
+bash scripts/promtool.sh --path >/dev/null

@@ -42,6 +42,13 @@ stage changelog "$BIN/antsibull-changelog" lint
 stage sanity bash scripts/sanity.sh
 pytest_stage unit tests/unit tests/functional
 pytest_stage lab-tier1 tests/lab -m lab
+# ansible-core matrix: 2.19 is the main .venv (every stage above); each older line gets its own
+# venv (.venv-matrix/, cached), its ansible-test sanity and a 3-host converge / re-run / health.
+for v in 2.16 2.17 2.18; do
+  MATRIX_VERSIONS=$v pytest_stage "matrix-$v" tests/matrix -m matrix
+done
+# What ships: ansible-builder introspect/create, the release, galaxy-importer (.venv-matrix/tools).
+pytest_stage release tests/release -m release
 stage molecule-podman bash lab/podman/molecule.sh
 stage molecule-kernel bash lab/vm/molecule.sh
 # The interface suite runs again on kernel VMs (netlink engine): both engines, one suite.

@@ -18,6 +18,9 @@ source "$(dirname "$0")/lib.sh"
 # What the role installs. Recommends are left out (wireguard-tools recommends a kernel module
 # package or wireguard-dkms); the role installs with install_recommends: false.
 ROLE_PACKAGES=(wireguard-tools wireguard-go python3-nacl python3-pyroute2 nftables)
+# What the lab itself installs around the role (molecule/default/prepare.yml): a Prometheus
+# server (with promtool) and node_exporter for the textfile collector.
+LAB_PACKAGES=(prometheus prometheus-node-exporter)
 
 force=0
 [[ ${1:-} == --force ]] && force=1
@@ -71,8 +74,8 @@ log "apt-get update (private state in $work)"
 "${APT[@]}" update >"$work/update.log" 2>&1 || { cat "$work/update.log" >&2; die "apt-get update failed"; }
 
 # 'URI' name_version_arch.deb size hash  — one line per package apt would fetch.
-"${APT[@]}" install --print-uris -qq --no-install-recommends "${ROLE_PACKAGES[@]}" >"$work/uris" \
-  || die "apt cannot resolve ${ROLE_PACKAGES[*]} on $image"
+"${APT[@]}" install --print-uris -qq --no-install-recommends "${ROLE_PACKAGES[@]}" "${LAB_PACKAGES[@]}" \
+  >"$work/uris" || die "apt cannot resolve ${ROLE_PACKAGES[*]} ${LAB_PACKAGES[*]} on $image"
 mapfile -t debs < <(awk '/^\x27/ {print $2}' "$work/uris")
 ((${#debs[@]})) || die "apt would fetch nothing: is everything already in the image?"
 

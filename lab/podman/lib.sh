@@ -16,7 +16,7 @@ SUITE=bookworm
 APT_REPO_MOUNT=/srv/meshlab-apt
 
 # Tier 2 runs (molecule.sh). Each run has an id (MESHLAB_T2_RUN, [a-z0-9]{1,12}) and owns, by
-# that id, everything it creates on the machine: containers t2-<run>-h1..3, the --internal
+# that id, everything it creates on the machine: containers t2-<run>-h1..4, the --internal
 # network meshlab-t2-<run> (no route off the machine, no DNS), and one slot of the lab's
 # underlay space: slot K (0-15) is 198.51.100.(16K)/28 and fd3a:6c1e:9b42:2<KK>::/64 (KK = K in
 # two hex digits), host I at .(16K+10+I) and ::(10+I). Two runs at once never share a name or
@@ -25,7 +25,7 @@ APT_REPO_MOUNT=/srv/meshlab-apt
 T2_PREFIX4=198.51.100
 T2_PREFIX6=fd3a:6c1e:9b42
 T2_SLOTS=16
-T2_HOSTS=3
+T2_HOSTS=4  # h1-h3 form the mesh, h4 runs Prometheus (molecule/default)
 T2_LABEL=org.meshlab.lab=tier2
 
 t2_new_run_id() { od -An -N4 -tx1 /dev/urandom | tr -d ' \n'; }

@@ -156,7 +156,7 @@ if [[ $cmd != test && $cmd != destroy ]]; then
   [[ -n $slot ]] || slot=$(network_create "$run") || exit 1
   echo "$run" >"$KEPT_FILE"
   export_run_env "$run" "$slot"
-  log "run $run (network $MESHLAB_T2_NETWORK, containers $(t2_container "$run" '{1..3}'))"
+  log "run $run (network $MESHLAB_T2_NETWORK, containers $(t2_container "$run" "{1..$T2_HOSTS}"))"
   exec molecule "$cmd" -s "$SCENARIO" "$@"
 fi
 

@@ -28,6 +28,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+# Lines a test wants printed at the end of the run (molecule/conftest.py), e.g. measured times.
+REPORT: List[str] = []
+
 TUNNEL_IPV4 = "100.64.0.{}"
 TUNNEL_IPV6 = "fd3a:6c1e:9b42:100::{}"
 FAMILIES = ("ipv4", "ipv6")
@@ -329,7 +332,25 @@ def assert_metrics_textfile(
     ``wireguard_latest_handshake_seconds`` for every peer (by interface and public key)."""
     f = host.file(path)
     assert f.is_file, f"{path} is missing"
-    text = f.content_string
+    return assert_metrics_text(host, f.content_string, peers, ifname, max_age, path)
+
+
+def scrape_exporter(host, url: str = "http://127.0.0.1:9586/metrics") -> str:
+    """What the role's exporter serves, fetched on the host itself (python3, no curl needed)."""
+    code = f"import urllib.request as u; print(u.urlopen({url!r}, timeout=10).read().decode(), end='')"
+    return host.check_output(f"python3 -c {shlex.quote(code)}")
+
+
+def assert_metrics_text(
+    host,
+    text: str,
+    peers: Iterable[Node],
+    ifname: str = "wg0",
+    max_age: int = 180,
+    path: str = "/metrics",
+) -> Dict[str, List[Tuple[Dict[str, str], float]]]:
+    """Prometheus text from the collector (a textfile, or the exporter's /metrics): it parses,
+    says the collector worked, and has a recent handshake for every peer."""
     # every sample line is `name{labels} value`: a line node_exporter would reject fails here
     sample = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{.*\})? \S+$")
     bad = [line for line in text.splitlines() if line and not line.startswith("#") and not sample.match(line)]

@@ -15,7 +15,7 @@ import tempfile
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks, _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 
@@ -30,6 +30,11 @@ try:
     HAS_QRCODE = True
 except ImportError:  # pragma: no cover - optional
     HAS_QRCODE = False
+try:  # qrcode draws its PNG with pillow; the terminal code needs only qrcode
+    import PIL  # noqa: F401 pylint: disable=unused-import
+    HAS_PILLOW = True
+except ImportError:  # pragma: no cover - optional
+    HAS_PILLOW = False
 
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$')
 KEY_RE = re.compile(r'^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$')
@@ -49,6 +54,8 @@ ARGUMENT_SPEC = {
     'psk_secret': {'type': 'str', 'no_log': True},
     'qr': {'type': 'bool', 'default': True},
     'registry_path': {'type': 'path'},
+    'registry_backend': reg.STORE_OPTIONS['backend'],
+    'registry_redis': reg.STORE_OPTIONS['redis'],
     'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent']},
 }
 
@@ -172,6 +179,25 @@ def qr_terminal(text):
     return out.getvalue()
 
 
+def registry_of(args):
+    """The registry the client's public key goes to, or None (no registry given)."""
+    if args['registry_backend'] == 'file' and not args['registry_path']:
+        return None
+    try:
+        return reg.open_registry(reg.spec_from_args(args['registry_path'], args['registry_backend'],
+                                                    args['registry_redis']))
+    except reg.RegistryError as exc:
+        raise AnsibleActionFail(str(exc)) from None
+
+
+def key_elsewhere(store, network, name, registered, key_path):
+    return (f'client {name} of {network} has the public key {registered} in the registry {store.source}, but '
+            f'its private key is not {key_path}: it was made by another controller or in another state '
+            'directory. Copy that key file here (set wireguard_state_dir / wireguard_clients_dir to where it '
+            f'is), or delete networks.{network}.clients.{name} from the registry to make a new key (the '
+            'client then needs its new config)')
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
@@ -181,6 +207,13 @@ class ActionModule(ControllerAction):
         if not NAME_RE.match(name) or not topo.IFNAME_RE.match(network):
             raise AnsibleActionFail(f'invalid client name {name!r} or network {network!r}: use letters, '
                                     'digits, _ . - (they name files)')
+        if not args['dir']:
+            raise AnsibleActionFail('dir is empty: client private keys need a place on the controller; set '
+                                    'wireguard_state_dir (or wireguard_clients_dir)')
+        problems = _state_paths.problems('wireguard_clients_dir', args['dir'], os.environ, task_vars)
+        if problems:
+            raise AnsibleActionFail('; '.join(problems))
+        store = registry_of(args)
         base = os.path.join(args['dir'], network)
         paths = {ext: os.path.join(base, f'{name}.{ext}') for ext in ('key', 'conf', 'png', 'txt')}
         result.update(changed=False, paths=paths)
@@ -202,6 +235,9 @@ class ActionModule(ControllerAction):
                 raise AnsibleActionFail(f'{paths["key"]} does not hold a WireGuard private key; remove it '
                                         'to make a new one (the client then needs its new config)')
         else:
+            registered = self._registered_key(store, network, name)
+            if registered:
+                raise AnsibleActionFail(key_elsewhere(store, network, name, registered, paths['key']))
             changed = True
             if check:
                 result.update(changed=True, public_key=None)
@@ -215,36 +251,45 @@ class ActionModule(ControllerAction):
         conf = render_config(args, private, psk)
         old_conf = _read(paths['conf'])
         conf_changed = old_conf != conf
+        qr = {}
+        if args['qr'] and HAS_QRCODE:
+            # generated every run and compared: same bytes for the same config, so no change
+            qr['txt'] = qr_terminal(conf).encode('utf-8')
+            if HAS_PILLOW:
+                qr['png'] = qr_png(conf)
         if not check:
             changed |= _write_private(paths['conf'], conf)
-            if args['qr'] and HAS_QRCODE:
-                # generated every run and compared: same bytes for the same config, so no change
-                changed |= _write_private(paths['png'], qr_png(conf))
-                changed |= _write_private(paths['txt'], qr_terminal(conf))
+            for ext, data in qr.items():
+                changed |= _write_private(paths[ext], data)
         else:
             changed |= conf_changed
-            if args['qr'] and HAS_QRCODE:
-                for ext, data in (('png', qr_png(conf)), ('txt', qr_terminal(conf).encode('utf-8'))):
-                    try:
-                        with open(paths[ext], 'rb') as f:
-                            changed |= f.read() != data
-                    except FileNotFoundError:
-                        changed = True
-        if args['qr'] and not HAS_QRCODE:
+            for ext, data in qr.items():
+                try:
+                    with open(paths[ext], 'rb') as f:
+                        changed |= f.read() != data
+                except FileNotFoundError:
+                    changed = True
+        if args['qr'] and not (HAS_QRCODE and HAS_PILLOW):
+            what, pkgs = ('QR codes', 'qrcode pillow') if not HAS_QRCODE else ('PNG QR code', 'pillow')
             result.setdefault('warnings', []).append(
-                'QR codes need the Python library qrcode (with pillow for PNG) on the controller: '
-                'pip install qrcode pillow')
-        if args['registry_path']:
+                f'no {what} for client {name}: install the Python package(s) {pkgs} on the controller '
+                f'(pip install {pkgs}, into the Python that runs Ansible), or set qr: false '
+                '(role: wireguard_clients_qr: false)')
+        if store is not None:
             def change(data):
                 net = data.setdefault('networks', {}).setdefault(network, {'hosts': {}, 'clients': {}})
                 net.setdefault('clients', {})
                 entry = dict(net['clients'].get(name) or {})
+                if entry.get('public_key') and entry['public_key'] != public:
+                    # another controller registered its own key for this client meanwhile
+                    raise reg.RegistryError(
+                        key_elsewhere(store, network, name, entry['public_key'], paths['key']))
                 entry.update(public_key=public, addresses=list(args['addresses']))
                 if args['host']:
                     entry['host'] = args['host']
                 net['clients'][name] = entry
             try:
-                reg_changed = reg.update(args['registry_path'], change, check)[2]
+                reg_changed = store.update(change, check)[2]
             except reg.RegistryError as exc:
                 raise AnsibleActionFail(str(exc)) from None
             except OSError as exc:  # a write that failed half-way (full disk, permissions)
@@ -259,6 +304,17 @@ class ActionModule(ControllerAction):
         return result
 
     @staticmethod
+    def _registered_key(store, network, name):
+        if store is None:
+            return None
+        try:
+            data = store.read()
+        except reg.RegistryError as exc:
+            raise AnsibleActionFail(str(exc)) from None
+        net = (data.get('networks') or {}).get(network) or {}
+        return ((net.get('clients') or {}).get(name) or {}).get('public_key')
+
+    @staticmethod
     def _absent(result, paths, args, check):
         changed = False
         for path in paths.values():
@@ -266,11 +322,15 @@ class ActionModule(ControllerAction):
                 changed = True
                 if not check:
                     os.unlink(path)
-        if args['registry_path']:
+        store = registry_of(args)
+        if store is not None:
             def change(data):
                 net = (data.get('networks') or {}).get(args['network']) or {}
                 (net.get('clients') or {}).pop(args['name'], None)
-            reg_changed = reg.update(args['registry_path'], change, check)[2]
+            try:
+                reg_changed = store.update(change, check)[2]
+            except reg.RegistryError as exc:
+                raise AnsibleActionFail(str(exc)) from None
             changed |= reg_changed
         result['changed'] = changed
         return result

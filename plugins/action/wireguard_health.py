@@ -19,9 +19,13 @@ from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet, _state_paths
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 
 FORMATS = ('json', 'html', 'png', 'txt')
+# formats not given: every format whose library is there (png needs matplotlib), without a word
+DEFAULT_FORMATS = ('json', 'html', 'txt')
+PNG_REQUIREMENT = 'matplotlib'
 
 ARGUMENT_SPEC = {
     'phase': {'type': 'str', 'required': True, 'choices': ['plan', 'report']},
@@ -31,6 +35,8 @@ ARGUMENT_SPEC = {
     'sites': {'type': 'list', 'elements': 'dict', 'default': []},
     'registry': {'type': 'raw'},
     'registry_path': {'type': 'path'},
+    'registry_backend': reg.STORE_OPTIONS['backend'],
+    'registry_redis': reg.STORE_OPTIONS['redis'],
     'host_vars': {'type': 'dict'},
     # both
     'hosts': {'type': 'list', 'elements': 'str'},
@@ -40,7 +46,7 @@ ARGUMENT_SPEC = {
     'ping_var': {'type': 'str', 'default': 'wireguard_health_ping'},
     'warnings': {'type': 'list', 'elements': 'str', 'default': []},
     'output_dir': {'type': 'path'},
-    'formats': {'type': 'list', 'elements': 'str', 'default': list(FORMATS)},
+    'formats': {'type': 'list', 'elements': 'str'},
     'title': {'type': 'str', 'default': 'WireGuard health'},
 }
 
@@ -50,14 +56,15 @@ def _plain(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def load_registry(path):
-    """The registry YAML written by the role; {} when the file does not exist yet."""
-    import yaml
-
-    if not path or not os.path.exists(path):
-        return {}
-    with open(path, encoding='utf-8') as f:
-        return yaml.safe_load(f) or {}
+def load_registry(args, task_vars):
+    """The registry the role keeps, read by the same strict reader (any backend)."""
+    path = args['registry_path']
+    if args['registry_backend'] == 'file' and not path:
+        path = _state_paths.default('registry_path', os.environ, task_vars)
+    try:
+        return reg.read(reg.spec_from_args(path, args['registry_backend'], args['registry_redis']))
+    except reg.RegistryError as exc:
+        raise AnsibleActionFail(str(exc)) from None
 
 
 def write_atomic(path, data):
@@ -74,17 +81,23 @@ def write_atomic(path, data):
         raise
 
 
-def render_png(report, title):
-    """The matrix as a PNG (bytes), or None when matplotlib is not installed on the controller."""
+def has_matplotlib():
     try:
-        import matplotlib
-
-        matplotlib.use('Agg')
-        import matplotlib.pyplot as plt
-        from matplotlib.colors import ListedColormap
+        import matplotlib  # noqa: F401 pylint: disable=unused-import
     except ImportError:
-        return None
+        return False
+    return True
+
+
+def render_png(report, title):
+    """The matrix as a PNG (bytes); needs matplotlib on the controller (see has_matplotlib)."""
     import io
+
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
 
     names = sorted(report['networks'])
     broken = report['broken']
@@ -146,7 +159,7 @@ class ActionModule(ActionBase):
 
         registry = args['registry']
         if registry is None:
-            registry = load_registry(args['registry_path'])
+            registry = load_registry(args, task_vars)
         if args['fleet'] is not None:
             fleet = _plain(args['fleet'])
         else:
@@ -165,7 +178,8 @@ class ActionModule(ActionBase):
             'targets': _health.ping_targets(out['links']),
             'first_targets': _health.handshake_starters(out['links']),
             'health_warnings': out['warnings'] + list(fleet.get('warnings') or []),
-            'registry_found': bool(registry),
+            'registry_found': any((net or {}).get('hosts')
+                                  for net in ((registry or {}).get('networks') or {}).values()),
         }
 
     def _results(self, task_vars, hosts, var):
@@ -191,11 +205,22 @@ class ActionModule(ActionBase):
         report['warnings'] = list(args['warnings']) + report['warnings']
         lines = _health.render_text(report)
         files = {}
-        bad = [f for f in args['formats'] if f not in FORMATS]
+        formats = args['formats']
+        if formats is None:
+            formats = list(DEFAULT_FORMATS) + (['png'] if has_matplotlib() else [])
+        bad = [f for f in formats if f not in FORMATS]
         if bad:
             raise AnsibleActionFail(f"formats: unknown {', '.join(bad)}; choose from {', '.join(FORMATS)}")
         out_dir = args['output_dir']
+        if out_dir and 'png' in formats and not has_matplotlib():
+            raise AnsibleActionFail(
+                f'formats: png needs the Python package {PNG_REQUIREMENT} on the controller '
+                f'(pip install {PNG_REQUIREMENT} into the Python that runs Ansible), or leave png '
+                'out of formats (the HTML page shows the same matrix)')
         if out_dir:
+            problems = _state_paths.problems('wireguard_health_output_dir', out_dir, os.environ, task_vars)
+            if problems:
+                raise AnsibleActionFail('; '.join(problems))
             os.makedirs(out_dir, exist_ok=True)
             content = {
                 'json': lambda: (json.dumps(report, indent=2, sort_keys=True) + '\n').encode('utf-8'),
@@ -203,14 +228,9 @@ class ActionModule(ActionBase):
                 'txt': lambda: ('\n'.join(lines) + '\n').encode('utf-8'),
                 'png': lambda: render_png(report, args['title']),
             }
-            for fmt in args['formats']:
-                data = content[fmt]()
-                if data is None:
-                    self._display.warning('wireguard_health: matplotlib is not installed on the '
-                                          'controller, no PNG written (the HTML page shows the same)')
-                    continue
+            for fmt in formats:
                 path = os.path.join(out_dir, f'health.{fmt}')
-                write_atomic(path, data)
+                write_atomic(path, content[fmt]())
                 files[fmt] = path
         return {'changed': False, 'ok': report['ok'], 'health': report, 'lines': lines, 'files': files}
 

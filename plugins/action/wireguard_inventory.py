@@ -9,14 +9,14 @@ so the role's controller-side work is folded into this one call per stage.
 
 from __future__ import annotations
 
-import re
+import os
 
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _preflight
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks as files
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet, _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
@@ -26,23 +26,22 @@ ARGUMENT_SPEC = {
     'networks': {'type': 'raw', 'default': []},
     'fleet': {'type': 'dict'},
     'sites': {'type': 'raw', 'default': []},
-    'registry_path': {'type': 'path', 'required': True},
+    'registry_path': {'type': 'path', 'default': ''},
+    'registry_backend': reg.STORE_OPTIONS['backend'],
+    'registry_redis': reg.STORE_OPTIONS['redis'],
     'registry': {'type': 'dict'},
+    'clients_dir': {'type': 'path', 'default': ''},
+    'psk_secret_path': {'type': 'path', 'default': ''},
     'host': {'type': 'str'},
     'firewall': {'type': 'str', 'default': ''},
     'psk_secret_set': {'type': 'bool', 'default': True},
     'psk_secret_length': {'type': 'int', 'default': 0},
-    'psk_secret_path': {'type': 'path'},
-    'clients_dir': {'type': 'path'},
     'key_dir': {'type': 'path', 'default': '/etc/wireguard'},
     'config_dir': {'type': 'path', 'default': '/etc/wireguard'},
     'settings': {'type': 'dict', 'default': {}},
     'probe_var': {'type': 'str', 'default': 'wireguard__probe'},
     'inputs_var': {'type': 'str', 'default': 'wireguard__inputs'},
 }
-
-# A registry in a job's scratch space is gone after the job (AWX, ansible-runner)
-JOB_TEMP = re.compile(r'^/runner/|^/tmp/')
 
 NO_HOST = {'networks': [], 'absent': [], 'forwarding': False, 'ipv6': False, 'warnings': []}
 
@@ -68,6 +67,33 @@ def role_errors(fleet, firewall, psk_secret_set):
                       'vault: ansible-vault encrypt_string "$(head -c 48 /dev/urandom | base64 -w0)" '
                       '--name wireguard_psk_secret, or set wireguard_psk_secret_path to a controller '
                       'file the role creates (mode 0600)')
+    return errors
+
+
+def state_errors(args, task_vars, fleet, environ=None):
+    """Controller-side paths that must not be used: inside an inventory directory or a job's
+    directory, old default places that still hold state, client keys without a place to live."""
+    environ = os.environ if environ is None else environ
+    errors = []
+    if args['registry_backend'] == 'file':
+        if not args['registry_path']:
+            errors.append('wireguard_registry_path is empty: set it, or wireguard_registry_backend: redis')
+        errors += _state_paths.problems('wireguard_registry_path', args['registry_path'], environ, task_vars)
+    has_clients = any(n['state'] == 'present' and n.get('clients') for n in fleet['networks'].values())
+    if has_clients:
+        if not args['clients_dir']:
+            the_job = _state_paths.job(environ, task_vars, _state_paths.inventory_sources(task_vars))
+            where = f'under an {the_job["kind"]}' if the_job else 'here'
+            errors.append(f'wireguard_clients_dir is empty and the fleet has clients (phones, laptops), '
+                          f'whose private keys are made on the controller: {where} there is no safe default '
+                          'place for them. Set wireguard_state_dir (or wireguard_clients_dir) to persistent '
+                          'storage outside the job (under AWX: a volume mounted into the execution '
+                          'environment)')
+        errors += _state_paths.problems('wireguard_clients_dir', args['clients_dir'], environ, task_vars)
+    errors += _state_paths.problems('wireguard_psk_secret_path', args['psk_secret_path'], environ, task_vars)
+    file_path = args['registry_path'] if args['registry_backend'] == 'file' else ''
+    errors += _state_paths.legacy_problems(file_path, args['clients_dir'] if has_clients else '', environ,
+                                           task_vars)
     return errors
 
 
@@ -116,15 +142,22 @@ class ActionModule(ControllerAction):
         else:
             fleet = _fleet.normalize(args['networks'], args['sites'], task_vars.get('groups'),
                                      task_vars.get('hostvars'))
-        if check and args['registry'] is None:
-            unusable = files.registry_errors(args['registry_path'])  # before reading it
-            if unusable:
-                return failed(result, unusable, ', nothing was changed')
+        spec = reg.spec_from_args(args['registry_path'], args['registry_backend'], args['registry_redis'])
+        result.update(membership(fleet, host), changed=False)
+        if check:
+            errors = state_errors(args, task_vars, fleet)
+            if args['registry'] is None and args['registry_backend'] == 'file' and args['registry_path']:
+                errors += files.registry_errors(args['registry_path'])
+            if errors:  # before the registry is even opened: it may be the wrong one
+                return failed(result, errors, ', nothing was changed')
         try:
-            registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
+            store = reg.open_registry(spec)
+            registry = args['registry'] if args['registry'] is not None else store.read()
+            if check:
+                result['registry_exists'] = store.exists()
+                result['registry_source'] = store.source
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
-        result.update(membership(fleet, host), changed=False)
         if check:
             return self._check(args, task_vars, result, fleet, registry)
         if fleet.get('errors'):  # the check stage has said more already
@@ -146,14 +179,6 @@ class ActionModule(ControllerAction):
         result['settings'] = args['settings']
         result['probe'] = _preflight.probe_args(fleet, registry, host, args['key_dir'], args['config_dir'])
         warnings = list(fleet.get('warnings') or [])
-        if (task_vars.get('awx_job_id') is not None or task_vars.get('tower_job_id') is not None) \
-                and JOB_TEMP.match(args['registry_path']):
-            warnings.append(
-                f"wireguard_registry_path is {args['registry_path']}, inside this job's temporary "
-                'directory. The registry must outlive the job, or a later run with --limit or with a '
-                "host unreachable cannot configure that host's peers: set wireguard_registry_path "
-                '(and wireguard_clients_dir) to persistent storage, or keep the registry in the '
-                'inventory repository.')
         result['fleet'] = fleet
         if warnings:
             result['warnings'] = warnings
@@ -165,7 +190,8 @@ class ActionModule(ControllerAction):
         if not fleet:
             raise AnsibleActionFail('stage=preflight needs fleet (the result of stage=check)')
         try:
-            registry = args['registry'] if args['registry'] is not None else reg.read(args['registry_path'])
+            spec = reg.spec_from_args(args['registry_path'], args['registry_backend'], args['registry_redis'])
+            registry = args['registry'] if args['registry'] is not None else reg.open_registry(spec).read()
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
         probes, settings, failures = collect_probes(task_vars, args['probe_var'], args['inputs_var'])

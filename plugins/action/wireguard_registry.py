@@ -5,19 +5,28 @@
 
 from __future__ import annotations
 
+import os
+
 import yaml
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
-from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks, _registry_schema
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils import (
+    _controller_checks,
+    _rebuild,
+    _registry_schema,
+    _state_paths,
+)
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
 
 ARGUMENT_SPEC = {
-    'path': {'type': 'path', 'required': True},
+    'path': {'type': 'path', 'default': ''},
+    'backend': reg.STORE_OPTIONS['backend'],
+    'redis': reg.STORE_OPTIONS['redis'],
     'host': {'type': 'str'},
-    'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read']},
+    'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read', 'rebuild']},
     'fleet': {'type': 'dict'},
     'public_keys': {'type': 'dict', 'default': {}},
     'endpoint': {'type': 'str', 'default': ''},
@@ -25,6 +34,10 @@ ARGUMENT_SPEC = {
     'networks': {'type': 'list', 'elements': 'str'},
     'prune': {'type': 'bool', 'default': False},
     'psk_secret_path': {'type': 'path'},
+    'registry_existed': {'type': 'bool', 'default': True},
+    'existing_keys': {'type': 'list', 'elements': 'str', 'default': []},
+    'hosts': {'type': 'list', 'elements': 'str'},
+    'info_var': {'type': 'str', 'default': 'wireguard_rebuild_info'},
 }
 
 
@@ -60,22 +73,46 @@ def schema_checked(change, source):
     return run
 
 
+def lost_registry(host, existing_keys, source):
+    """The message when the registry was never written but this host already has keys."""
+    nets = ', '.join(sorted(existing_keys))
+    return (f'the registry {source} does not exist, but {host} already has a WireGuard key for {nets}: the '
+            'registry was lost (or moved), and a run from an empty one would drop peers that the live '
+            f'interfaces have. Restore it, or rebuild it from the hosts: {reg.REBUILD_COMMAND}. If '
+            f'{host} never ran this role (keys made by hand), the same command creates the registry.')
+
+
 class ActionModule(ControllerAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def work(self, args, task_vars, result):
-        path = args['path']
+        path = args['path'] or _state_paths.default('registry_path', os.environ, task_vars)
+        spec = reg.spec_from_args(path, args['backend'], args['redis'])
         host = plain(args['host'] or task_vars.get('inventory_hostname'))
         state = args['state']
         check = bool(self._task.check_mode)
         result['changed'] = False
+        if state != 'read':
+            problems = []
+            if args['backend'] == 'file':
+                problems += _state_paths.problems('path', path, os.environ, task_vars)
+            problems += _state_paths.problems('psk_secret_path', args['psk_secret_path'], os.environ,
+                                              task_vars)
+            if problems:
+                raise AnsibleActionFail('; '.join(problems))
         try:
+            store = reg.open_registry(spec)
             if args['psk_secret_path']:
                 result['psk_secret_created'] = reg.ensure_secret(args['psk_secret_path'], check)
                 result['changed'] = result['psk_secret_created']
             if state == 'read':
-                result['registry'] = reg.read(path)
+                result['registry'] = store.read()
+                result['source'] = store.source
                 return result
+            if state == 'present' and not args['registry_existed'] and args['existing_keys']:
+                raise AnsibleActionFail(lost_registry(host, args['existing_keys'], store.source))
+            if state == 'rebuild':
+                return self._rebuild(args, task_vars, result, store, check)
             if state == 'absent':
                 change = self._absent(host, args['networks'])
             else:
@@ -84,7 +121,7 @@ class ActionModule(ControllerAction):
                                             'the meshlab.wireguard.wireguard_fleet filter')
                 change = self._present(host, args['fleet'], args['public_keys'], args['endpoint'],
                                        args['clients'], args['prune'], check)
-            before, after, changed, addresses = reg.update(path, schema_checked(change, path), check)
+            before, after, changed, addresses = store.update(schema_checked(change, store.source), check)
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
         except TopologyFailure as exc:
@@ -94,13 +131,41 @@ class ActionModule(ControllerAction):
         result['changed'] = result['changed'] or changed
         result['registry'] = after
         result['addresses'] = addresses or {}
-        result['path'] = path
+        result['path'] = store.source
         if self._task.diff and changed:
             result['diff'] = {
-                'before_header': f'{path} ({host})', 'after_header': f'{path} ({host})',
+                'before_header': f'{store.source} ({host})', 'after_header': f'{store.source} ({host})',
                 'before': yaml.safe_dump(_host_view(before, host), default_flow_style=False),
                 'after': yaml.safe_dump(_host_view(after, host), default_flow_style=False),
             }
+        return result
+
+    @staticmethod
+    def _rebuild(args, task_vars, result, store, check):
+        """Fill the registry's gaps from the hosts' wireguard_info results (registered as info_var)."""
+        fleet = args['fleet']
+        if not fleet or 'networks' not in fleet:
+            raise AnsibleActionFail('fleet is required with state=rebuild: pass the result of the '
+                                    'meshlab.wireguard.wireguard_fleet filter')
+        if fleet.get('errors'):
+            raise AnsibleActionFail('the WireGuard variables have errors:\n- ' + '\n- '.join(fleet['errors']))
+        hostvars = task_vars.get('hostvars') or {}
+        infos = {}
+        for h in args['hosts'] if args['hosts'] is not None else sorted(hostvars):
+            hv = hostvars.get(h) if hasattr(hostvars, 'get') else None
+            value = plain(hv.get(args['info_var'])) if hv is not None else None
+            if isinstance(value, dict) and not value.get('failed') and not value.get('unreachable'):
+                infos[h] = value
+        found, warnings = _rebuild.rebuild(fleet, infos)
+
+        def change(data):
+            return _rebuild.merge(data, found)
+
+        after, changed, added = store.update(change, check)[1:]
+        result.update(changed=changed, registry=after, added=added, path=store.source,
+                      hosts_read=sorted(infos))
+        if warnings:
+            result['warnings'] = warnings
         return result
 
     @staticmethod

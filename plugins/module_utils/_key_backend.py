@@ -235,9 +235,18 @@ class KeyFileBackend:
                 # Keep the old owner when replacing; mode stays 0600 until the final chmod.
                 with contextlib.suppress(PermissionError):
                     os.chown(tmp, old.st_uid, old.st_gid)
+            unsafe = self.module.params.get('unsafe_writes', False)
             with _umask(0o077):
-                self.module.atomic_move(tmp, target, keep_dest_attrs=False,
-                                        unsafe_writes=self.module.params.get('unsafe_writes', False))
+                try:
+                    self.module.atomic_move(tmp, target, keep_dest_attrs=False, unsafe_writes=unsafe)
+                except TypeError as e:
+                    if 'keep_dest_attrs' not in str(e):
+                        raise
+                    # ansible-core 2.16 has no keep_dest_attrs and copies the replaced file's mode
+                    # onto the new one: tighten that file first so the new key is never looser.
+                    if old is not None and stat.S_IMODE(old.st_mode) & 0o077:
+                        os.chmod(target, stat.S_IMODE(old.st_mode) & 0o700)
+                    self.module.atomic_move(tmp, target, unsafe_writes=unsafe)
         except Exception as e:
             raise KeyFileError(f'cannot write {target}: {e}') from None
         finally:

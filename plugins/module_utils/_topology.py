@@ -964,8 +964,10 @@ def host_config(fleet, registry, host):
 
     Returns {'networks': [...], 'absent': [names], 'forwarding': bool, 'ipv6': bool,
     'warnings': [...]} where each network is {name, port, mtu, role, addresses, peers, clients,
-    local_lans, forward_tunnel, forwarding, masquerade, preshared_keys, missing}. Peers carry no
-    preshared key: add them with ``add_preshared_keys()`` at the last moment (no secret in facts).
+    local_lans, forward_tunnel, forwarding, masquerade, preshared_keys, expected_peers, missing}.
+    Peers carry no preshared key: add them with ``add_preshared_keys()`` at the last moment (no
+    secret in facts). ``expected_peers`` lists the host peers (not clients) with their own tunnel
+    addresses, bare: [{public_key, name, addresses}] (the metrics prober pings them).
     """
     out = {'networks': [], 'absent': [], 'forwarding': False, 'ipv6': False, 'warnings': []}
     for name, net in sorted((fleet.get('networks') or {}).items()):
@@ -1072,10 +1074,13 @@ def network_config(net, registry, host):
                         others += served(y)
                 links[hub] = _collapse(others, [net['ipv4_pool'], net['ipv6_pool']])
     peers = []
+    expected_peers = []  # the metrics prober's targets: each host peer's own tunnel addresses
     for y in sorted(links):
         entry = reg_hosts.get(y)
         if not _pub(entry):
             continue
+        expected_peers.append({'public_key': entry['public_key'], 'name': y,
+                               'addresses': [str(_iface(a).ip) for a in addresses.get(y, [])]})
         ep = endpoint_of(y)
         keepalive = net['keepalive'] if (not i_have_endpoint and ep) else 0
         if not ep and not i_have_endpoint:
@@ -1120,7 +1125,7 @@ def network_config(net, registry, host):
         'local_lans': local_lans, 'forward_tunnel': forward_tunnel, 'forwarding': forwarding,
         'masquerade': net['masquerade'], 'preshared_keys': net['preshared_keys'],
         'site': _site_of_net(net, host), 'hub': net['primary_hub'].get(host),
-        'missing': missing, 'warnings': warnings + list(alloc['errors']),
+        'expected_peers': expected_peers, 'missing': missing, 'warnings': warnings + list(alloc['errors']),
     }
 
 

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_client
 short_description: Keys, config and QR codes for a WireGuard client not managed by Ansible
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - For a peer that Ansible does not manage (a phone, a laptop), makes a private key on the
     controller and writes a ready-to-import C(wg-quick) config plus a QR code as PNG and as
@@ -28,7 +28,8 @@ author:
   - meshlab.wireguard contributors (@meshlab)
 requirements:
   - cryptography on the controller (ansible-core depends on it).
-  - qrcode and pillow on the controller for the QR codes (without them the codes are skipped with a warning).
+  - qrcode on the controller for the QR codes, and pillow for the PNG one (both optional; without
+    them, with O(qr=true), a warning names the missing package and the config is written alone).
 options:
   dir:
     description: Controller directory for all clients; C(<dir>/<network>/<name>.key|conf|png|txt).
@@ -81,7 +82,11 @@ options:
     type: bool
     default: true
   registry_path:
-    description: Registry to record the client's public key and addresses in.
+    description:
+      - Registry file to record the client's public key and addresses in (with
+        O(registry_backend=file)); with neither it nor O(registry_backend=redis) no registry is used.
+      - A client whose public key is in the registry but whose private key is not in O(dir) (made
+        by another controller, or in another state directory) fails instead of getting a new key.
     type: path
   state:
     description: V(absent) removes the client's files and registry entry.
@@ -91,6 +96,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action
+  - meshlab.wireguard.registry_store
 attributes:
   check_mode:
     support: full
@@ -107,9 +113,14 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: A phone attached to this hub
+- name: This host's key (the client needs its public key)
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg0.key
+  register: wg0_key
+
+- name: A phone attached to this host; its key, config and QR codes go to the role's state directory
   meshlab.wireguard.wireguard_client:
-    dir: "{{ inventory_dir }}/wireguard-clients"
+    dir: "{{ lookup('meshlab.wireguard.wireguard_state', 'clients_dir') }}"
     network: wg0
     name: phone
     host: "{{ inventory_hostname }}"
@@ -128,8 +139,11 @@ paths:
   description: The client's files on the controller.
   returned: always
   type: dict
-  sample: {key: /inv/wireguard-clients/wg0/phone.key, conf: /inv/wireguard-clients/wg0/phone.conf,
-           png: /inv/wireguard-clients/wg0/phone.png, txt: /inv/wireguard-clients/wg0/phone.txt}
+  sample:
+    key: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.key
+    conf: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.conf
+    png: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.png
+    txt: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/clients/wg0/phone.txt
 registry_changed:
   description: Whether the registry entry changed.
   returned: when O(registry_path) is set

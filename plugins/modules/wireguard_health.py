@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_health
 short_description: Compare the live WireGuard links with the inventory and report a link matrix
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs on the controller. Used by the playbook C(meshlab.wireguard.health) in two phases.
   - V(plan) works out the links that should exist from the role variables
@@ -21,7 +21,8 @@ description:
     M(meshlab.wireguard.wireguard_ping) results (registered variables O(info_var) and
     O(ping_var)), decides per link whether it is up, names the likely cause of every broken
     link, and renders a hosts-by-hosts matrix per network (handshake age and ping result in each
-    cell) as text, JSON, a self-contained HTML page and a PNG.
+    cell) as text, JSON, a self-contained HTML page and a PNG (the PNG needs C(matplotlib) on the
+    controller).
   - 'Causes, most specific first: V(host_unreachable) (no data from the host),
     V(interface_missing) (engine stopped or interface deleted), V(key_mismatch) (public key differs
     from the registry), V(peer_missing) (one side has no peer for the other), V(no_handshake)
@@ -59,8 +60,10 @@ options:
     type: raw
   registry_path:
     description:
-      - With O(phase=plan), the registry file on the controller (YAML). A missing file means an
-        empty registry (nothing configured yet).
+      - With O(phase=plan), the registry file on the controller (with O(registry_backend=file)),
+        read by the same strict reader as the role's. A missing file means an empty registry
+        (nothing configured yet); default C(wireguard-registry.yml) beside the inventory, as the
+        role's.
     type: path
   host_vars:
     description:
@@ -99,22 +102,26 @@ options:
     description:
       - With O(phase=report), the controller directory to write C(health.json), C(health.html),
         C(health.png) and C(health.txt) into (created if needed; files replaced atomically).
-        Nothing is written when not set.
+        Nothing is written when not set. A directory inside an inventory directory or an
+        ansible-runner / AWX job directory is refused.
     type: path
   formats:
     description:
-      - Which files to write. C(png) needs matplotlib on the controller; without it a warning is
-        shown and the other files are written.
+      - Which files to write into O(output_dir).
+      - When not set, V(json), V(html) and V(txt), and V(png) too when the Python package
+        C(matplotlib) is installed on the controller (no warning when it is not).
+      - V(png) listed here without C(matplotlib) on the controller fails the task with a message
+        that names the package.
     type: list
     elements: str
     choices: [json, html, png, txt]
-    default: [json, html, png, txt]
   title:
     description: Title of the HTML page and the PNG.
     type: str
     default: WireGuard health
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - meshlab.wireguard.registry_store
 attributes:
   check_mode:
     support: full
@@ -133,26 +140,51 @@ seealso:
 """
 
 EXAMPLES = r"""
-# See playbooks/health.yml for the whole check; in short:
+# The whole check is the playbook meshlab.wireguard.health; in short (the registry where the
+# role keeps it by default, the report in the role's per-user state directory):
 - name: Expected links
   meshlab.wireguard.wireguard_health:
     phase: plan
     networks: "{{ wireguard_networks }}"
-    registry_path: "{{ inventory_dir }}/wireguard-registry.yml"
+    sites: "{{ wireguard_sites | default([]) }}"
+    registry_path: "{{ lookup('meshlab.wireguard.wireguard_state', 'registry_path') }}"
     hosts: "{{ ansible_play_hosts_all }}"
   run_once: true
   delegate_to: localhost
   register: plan
+
+- name: One end of each link starts the handshake (both at once would stall it for 5 s)
+  meshlab.wireguard.wireguard_ping:
+    targets: "{{ plan.first_targets[inventory_hostname] | default([]) }}"
+    count: 1
+    deadline: 6
+  failed_when: false
+
+- name: Ping the tunnel address of every expected peer
+  meshlab.wireguard.wireguard_ping:
+    targets: "{{ plan.targets[inventory_hostname] | default([]) }}"
+  register: wireguard_health_ping  # the default of ping_var
+  ignore_errors: true
+
+- name: Read the live interfaces
+  meshlab.wireguard.wireguard_info:
+  register: wireguard_health_info  # the default of info_var
 
 - name: Report
   meshlab.wireguard.wireguard_health:
     phase: report
     expected: "{{ plan.expected }}"
     hosts: "{{ ansible_play_hosts_all }}"
-    output_dir: "{{ inventory_dir }}/wireguard-health"
+    output_dir: "{{ lookup('meshlab.wireguard.wireguard_state', 'health_dir') }}"
   run_once: true
   delegate_to: localhost
   register: health
+
+- name: Every expected link is up
+  ansible.builtin.assert:
+    that: health.ok
+    fail_msg: "{{ health.lines }}"
+  run_once: true
 """
 
 RETURN = r"""
@@ -213,6 +245,6 @@ files:
   returned: phase=report
   type: dict
   sample:
-    json: /srv/inventory/wireguard-health/health.json
-    html: /srv/inventory/wireguard-health/health.html
+    json: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/health/health.json
+    html: /home/u/.local/state/meshlab-wireguard/proj-1a2b3c4d/health/health.html
 """

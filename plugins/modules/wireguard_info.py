@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_info
 short_description: Read the live WireGuard interfaces of a host, their peers, handshakes and counters
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Lists every WireGuard interface of the managed host (or only O(name)), whichever engine runs
     it, and reports its public key, listen port, addresses and, per peer, the endpoint, allowed
@@ -48,6 +48,7 @@ options:
     type: list
     elements: str
     default: []
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

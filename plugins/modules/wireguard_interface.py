@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_interface
 short_description: Reconcile a live WireGuard interface, its addresses, routes and wg-quick config
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Makes a WireGuard interface on the managed host match the options (private key, listen
     port, firewall mark, peers, MTU, addresses and routes). The live interface is read, the
@@ -153,6 +153,7 @@ options:
             from the registry). A live peer of the same O(peers[].name) with this key and a fresh
             handshake may then be replaced; see O(protect_live_peers).
         type: str
+        version_added: 0.3.0
   missing_peers:
     description:
       - Names of peers this interface is expected to have that have no public key yet (the role
@@ -161,6 +162,7 @@ options:
     type: list
     elements: str
     default: []
+    version_added: 0.3.0
   protect_live_peers:
     description:
       - Before any change (also in check mode), fail instead of applying a plan that would remove
@@ -171,6 +173,7 @@ options:
         peers whose name is not expected any more are removed as usual.
     type: bool
     default: true
+    version_added: 0.3.0
   exclusive:
     description:
       - When true, live peers that are not in O(peers) are removed. When false they are kept, with
@@ -272,6 +275,11 @@ EXAMPLES = r"""
     path: /etc/wireguard/wg0.key
   register: wg0_key
 
+- name: The preshared key this host shares with the laptop (copy it to the laptop's config)
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/psk/laptop.psk
+    type: preshared
+
 - name: wg0 with two peers
   meshlab.wireguard.wireguard_interface:
     name: wg0
@@ -295,6 +303,10 @@ EXAMPLES = r"""
 - name: Show what changed (keys redacted)
   ansible.builtin.debug:
     var: wg0.plan
+
+- name: Key for wg1
+  meshlab.wireguard.wireguard_key:
+    path: /etc/wireguard/wg1.key
 
 - name: Force the userspace engine, leave routes and systemd alone
   meshlab.wireguard.wireguard_interface:

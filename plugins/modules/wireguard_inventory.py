@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_inventory
 short_description: Check a fleet's WireGuard variables and work out one host's networks and peers
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs on the controller only; it never contacts the host. The role M(meshlab.wireguard.wireguard)
     calls it twice per host and run, in place of a chain of C(set_fact) and C(assert) tasks (every
@@ -63,9 +63,24 @@ options:
     type: raw
     default: []
   registry_path:
-    description: The registry file on the controller (see M(meshlab.wireguard.wireguard_registry)).
+    description:
+      - The registry file on the controller (with O(registry_backend=file); see
+        M(meshlab.wireguard.wireguard_registry)).
+      - With O(stage=check) a path inside an inventory directory, an inventory file itself, or a
+        path inside an ansible-runner / AWX job directory is an input error.
     type: path
-    required: true
+    default: ''
+  clients_dir:
+    description:
+      - With O(stage=check), the role's C(wireguard_clients_dir), checked like O(registry_path) when
+        the fleet has clients; empty with clients is an error (under ansible-runner and AWX there
+        is no default place for client private keys).
+    type: path
+    default: ''
+  psk_secret_path:
+    description: With O(stage=check), the role's C(wireguard_psk_secret_path), checked like O(registry_path).
+    type: path
+    default: ''
   registry:
     description:
       - Use this registry data instead of reading O(registry_path), e.g. the registry a check-mode
@@ -121,6 +136,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action
+  - meshlab.wireguard.registry_store
 attributes:
   check_mode:
     support: full
@@ -140,18 +156,20 @@ seealso:
 """
 
 EXAMPLES = r"""
+# The registry of public keys on the controller, here where the role keeps it by default
+# (beside the inventory; the role's wireguard_registry_path chooses another place).
 - name: Check the inputs (controller)
   meshlab.wireguard.wireguard_inventory:
     stage: check
     networks: "{{ wireguard_networks }}"
-    sites: "{{ wireguard_sites }}"
-    registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
+    sites: "{{ wireguard_sites | default([]) }}"
+    registry_path: "{{ lookup('meshlab.wireguard.wireguard_state', 'registry_path') }}"
   register: wg_inputs
 
 - name: This host's networks and peers (controller)
   meshlab.wireguard.wireguard_inventory:
     networks: "{{ wireguard_networks }}"
-    registry_path: "{{ playbook_dir }}/wireguard-registry.yml"
+    registry_path: "{{ lookup('meshlab.wireguard.wireguard_state', 'registry_path') }}"
   register: wg_config
 
 - name: Configure the interfaces
@@ -187,6 +205,17 @@ fleet:
   description: The normalized fleet (networks with members, pools, roles; sites).
   returned: stage=check
   type: dict
+registry_exists:
+  description:
+    - Whether the registry was ever written (file or Redis key). The role passes it to
+      M(meshlab.wireguard.wireguard_registry), which stops a host that already has keys when it was
+      not (a lost registry).
+  returned: stage=check
+  type: bool
+registry_source:
+  description: The registry read, a file path or the Redis URL (without password) and key.
+  returned: stage=check
+  type: str
 host:
   description:
     - What the host configures. C(networks) is a list, one entry per network, with C(name), C(port),

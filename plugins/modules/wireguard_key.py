@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_key
 short_description: Generate a WireGuard private or preshared key file on the managed host
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Makes sure a file on the managed host holds a WireGuard key, generating one only when needed.
     The key never leaves the host unless O(return_content=true).
@@ -90,6 +90,7 @@ options:
         O(regenerate=always).
       - B(Secret.) Never shown in the output or the diff.
     type: str
+    version_added: 0.3.0
   return_content:
     description:
       - Return the key itself as RV(content).

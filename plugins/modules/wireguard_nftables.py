@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_nftables
 short_description: Keep one nftables table in a rules file and loaded, in one round trip
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Writes an nft script that owns one table to O(path) and loads it with C(nft -f) when the file
     changed, when the table is not loaded (reboot, C(nft flush ruleset)) or when the loaded table
@@ -71,15 +71,41 @@ attributes:
     support: full
 requirements:
   - nft (the nftables package)
+seealso:
+  - module: meshlab.wireguard.wireguard_interface
+    description: The WireGuard interface whose port and forwarding such a table opens.
+  - name: Atomic rule replacement
+    description: The nftables wiki on replacing a table in one C(nft -f) transaction, as the script does.
+    link: https://wiki.nftables.org/wiki-nftables/index.php/Atomic_rule_replacement
 """
 
 EXAMPLES = r"""
-- name: Our own table, loaded and kept in a file
+# The script replaces its own table atomically: create it (a no-op when it exists), delete it,
+# define it again. The marker is a rule comment: a table changed by hand, or an older version,
+# lacks it and is loaded again. In a playbook project the content usually comes from a template
+# of your own: content: "{{ lookup('ansible.builtin.template', 'wireguard.nft.j2') }}".
+- name: Accept the WireGuard port in a table of our own, loaded now and at boot
   meshlab.wireguard.wireguard_nftables:
-    path: /etc/nftables.d/meshlab-wireguard.nft
-    table: meshlab_wireguard
-    marker: "meshlab.wireguard 3f2a9c"
-    content: "{{ lookup('ansible.builtin.template', 'meshlab-wireguard.nft.j2') }}"
+    path: /etc/nftables.d/wireguard-port.nft
+    table: wireguard_port
+    marker: wireguard-port v1
+    boot_unit: wireguard-port.service
+    content: |
+      table inet wireguard_port
+      delete table inet wireguard_port
+      table inet wireguard_port {
+        chain input {
+          type filter hook input priority filter - 5; policy accept;
+          udp dport 51820 counter accept comment "wireguard-port v1"
+        }
+      }
+
+- name: Remove the table, its file and its boot unit
+  meshlab.wireguard.wireguard_nftables:
+    path: /etc/nftables.d/wireguard-port.nft
+    table: wireguard_port
+    boot_unit: wireguard-port.service
+    state: absent
 """
 
 RETURN = r"""

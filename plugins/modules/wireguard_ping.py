@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_ping
 short_description: Ping a list of addresses from the managed host, all at once
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Runs C(ping) for every address in O(targets) in parallel and reports per address whether a
     reply came back and the average round-trip time. Used by the health playbook to test every

@@ -9,7 +9,7 @@ DOCUMENTATION = r"""
 ---
 module: wireguard_probe
 short_description: Find out, without changing anything, what a host has and can do for WireGuard
-version_added: 0.2.0
+version_added: 0.3.0
 description:
   - Reads, per network, the private key file, a key supplied from vault, the live interface (its
     public key, addresses, listen port, and each peer's public key, name and handshake age) and

@@ -1,7 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: meshlab.wireguard contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Turn template results (lazy containers, tagged strings of ansible-core 2.19) into plain data."""
+"""Turn template results into plain data, on every supported ansible-core.
+
+2.19 hands out lazy containers and tagged str/int/float subclasses; 2.16 to 2.18 hand out
+AnsibleUnsafeText (whose str() returns itself, unsafe marker kept) and the AnsibleUnicode,
+AnsibleMapping and AnsibleSequence of parsed YAML. yaml.safe_dump refuses all of those.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ def plain(value):
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):
-        return str(value)  # an exact str: tags dropped
+        return str.__str__(value)  # an exact str: tags and the unsafe marker dropped
     if isinstance(value, dict) or hasattr(value, 'items'):
         return {plain(k) if isinstance(k, str) else k: plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -54,6 +54,18 @@ class Run:
         return (self.stdout[-n:], self.stderr[-2000:])
 
 
+def xdg_state_home(lab):
+    """The XDG_STATE_HOME of the lab's runs (removed with the lab)."""
+    return os.path.join(lab.state_dir, 'xdg-state')
+
+
+def state_dir(lab, inventory=None):
+    """The role's default wireguard_state_dir for runs with the lab inventory first."""
+    from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _state_paths
+    return _state_paths.default_state_dir({'XDG_STATE_HOME': xdg_state_home(lab)},
+                                          {'ansible_inventory_sources': [inventory or lab.inventory_path]})
+
+
 def run_site(lab, inventories, args=(), check=False, env=None, label=None, playbook=SITE, timeout=900):
     """ansible-playbook PLAYBOOK -i lab -i INVENTORIES... -i lab-vars; returns a Run."""
     cmd = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', lab.inventory_path]
@@ -65,7 +77,8 @@ def run_site(lab, inventories, args=(), check=False, env=None, label=None, playb
     full_env = dict(os.environ)
     full_env.update({'ANSIBLE_COLLECTIONS_PATH': COLLECTIONS, 'ANSIBLE_NOCOLOR': '1',
                      'ANSIBLE_FORCE_COLOR': '0', 'ANSIBLE_RETRY_FILES_ENABLED': '0',
-                     'ANSIBLE_HOST_KEY_CHECKING': '0', 'ANSIBLE_DEPRECATION_WARNINGS': '0'})
+                     'ANSIBLE_HOST_KEY_CHECKING': '0', 'ANSIBLE_DEPRECATION_WARNINGS': '0',
+                     'XDG_STATE_HOME': xdg_state_home(lab)})
     full_env.update(env or {})
     t0 = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout,

@@ -11,7 +11,8 @@ metrics enabled). Then:
   broken, cause interface_missing on h3; converge again: healthy;
 - h3's UDP port blocked with nftables inside h3 and its engine restarted: exactly h3's links are
   broken, cause no_handshake (endpoint or firewall); unblock: healthy;
-- the metrics the role installed: the textfile parses, and the counters grow with traffic.
+- the metrics the role installed: the textfile parses, the counters grow with traffic, and the
+  prober reaches every expected peer's tunnel address (the peers the role wrote for it).
 """
 import json
 import os
@@ -28,12 +29,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 import nslab  # noqa: E402 - on sys.path through tests/lab/conftest.py
 from functional.helpers import run_playbook  # noqa: E402
-from role_helpers import wg_peers  # noqa: E402
+from role_helpers import state_dir, wg_peers, xdg_state_home  # noqa: E402
 
 HEALTH = os.path.join(ROOT, 'playbooks', 'health.yml')
 SITE = os.path.join(ROOT, 'playbooks', 'site.yml')
 TEXTFILE_DIR = '/etc/wireguard/textfile'
 SCRIPT = '/etc/wireguard/wireguard-metrics'
+STATE_DIR = '/etc/wireguard/metrics-state'  # /var is the machine's, shared by the lab hosts
 HOSTS = ('h1', 'h2', 'h3')
 PORT = 51820
 
@@ -54,6 +56,7 @@ wireguard_metrics_textfile_dir: {TEXTFILE_DIR}
 wireguard_metrics_script_path: {SCRIPT}
 wireguard_metrics_config_dir: /etc/wireguard
 wireguard_metrics_listen: 127.0.0.1:9586
+wireguard_metrics_state_dir: {STATE_DIR}
 """
 
 
@@ -68,7 +71,8 @@ def lab(nslab_module_factory):
 
 
 def converge(lab):
-    rc, out, err, _ = run_playbook(SITE, lab.inventory_path, timeout=600)
+    rc, out, err, _ = run_playbook(SITE, lab.inventory_path, env={'XDG_STATE_HOME': xdg_state_home(lab)},
+                                   timeout=600)
     assert rc == 0, out[-4000:] + err[-2000:]
 
 
@@ -85,10 +89,11 @@ def registry(lab):
 
 def health(lab):
     """Run the health playbook; (rc, report from health.json, stdout)."""
-    path = os.path.join(os.path.dirname(lab.inventory_path), 'wireguard-health', 'health.json')
+    path = os.path.join(state_dir(lab), 'health', 'health.json')  # the default report directory
     if os.path.exists(path):
         os.unlink(path)
-    rc, out, err, _ = run_playbook(HEALTH, lab.inventory_path, timeout=300)
+    rc, out, err, _ = run_playbook(HEALTH, lab.inventory_path, env={'XDG_STATE_HOME': xdg_state_home(lab)},
+                                   timeout=300)
     assert os.path.exists(path), out[-4000:] + err[-2000:]
     with open(path) as f:
         return rc, json.load(f), out
@@ -212,7 +217,7 @@ def test_blocked_port_means_no_handshake(converged):
 def _scrape(lab, host, run=True):
     """Metric samples {(name, friendly_name): value} from the textfile the role's script writes."""
     if run:
-        lab.exec(host, [SCRIPT, '--output', f'{TEXTFILE_DIR}/wireguard.prom'])
+        lab.exec(host, [SCRIPT, '--output', f'{TEXTFILE_DIR}/wireguard.prom', '--state-dir', STATE_DIR])
     text = lab.exec(host, ['cat', f'{TEXTFILE_DIR}/wireguard.prom']).stdout
     out = {}
     for fam in text_string_to_metric_families(text):
@@ -235,3 +240,11 @@ def test_metrics_parse_and_counters_grow(converged):
     for name, grow in (('wireguard_sent_bytes_total', 5000), ('wireguard_received_bytes_total', 5000),
                        ('wireguard_latest_handshake_seconds', 0)):
         assert after[(name, 'h2')] >= before[(name, 'h2')] + grow, name
+    # the prober pinged both peers' tunnel addresses, taken from the file the role wrote
+    assert after[('wireguard_prober_up', None)] == 1
+    assert after[('wireguard_peer_probe_success', 'h2')] == after[('wireguard_peer_probe_success', 'h3')] == 1
+    text = lab.exec('h1', ['cat', f'{TEXTFILE_DIR}/wireguard.prom']).stdout
+    status = {(s.labels['friendly_name'], s.labels['status']): s.value
+              for fam in text_string_to_metric_families(text) for s in fam.samples
+              if s.name == 'wireguard_peer_status'}
+    assert {k for k, v in status.items() if v == 1} == {('h2', 'up'), ('h3', 'up')}

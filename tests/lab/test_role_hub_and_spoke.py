@@ -8,7 +8,7 @@ import os
 import re
 
 import pytest
-from role_helpers import example, ping, registry, run_site, tunnel_ip, wg_peers, wg_public_key
+from role_helpers import example, ping, registry, run_site, state_dir, tunnel_ip, wg_peers, wg_public_key
 
 pytestmark = pytest.mark.lab
 
@@ -41,7 +41,7 @@ def test_spoke_to_spoke_passes_the_hub(lab):
 
 
 def test_phone_config_works(lab):
-    conf_dir = os.path.join(lab.state_dir, 'wireguard-clients', 'wg0')
+    conf_dir = os.path.join(state_dir(lab), 'clients', 'wg0')
     for ext in ('conf', 'key', 'png', 'txt'):
         path = os.path.join(conf_dir, 'phone.' + ext)
         assert os.stat(path).st_mode & 0o777 == 0o600

@@ -5,6 +5,8 @@ converge -> LAN A pings LAN C through the mesh (IPv4 and IPv6) -> second run cha
 check mode changed=0 -> no secret in -vvv output -> --limit h1 keeps (and rebuilds) every peer ->
 one host unreachable: the others converge and keep its peer.
 """
+import os
+
 import pytest
 import yaml
 from role_helpers import (
@@ -12,6 +14,7 @@ from role_helpers import (
     ping,
     registry,
     run_site,
+    state_dir,
     unreachable_inventory,
     wg_peers,
     wg_public_key,
@@ -70,7 +73,7 @@ def test_no_secret_in_verbose_output(lab):
     from ansible_collections.meshlab.wireguard.plugins.module_utils._topology import derive_psk
     run = run_site(lab, INV, args=('-vvv', '--diff'), label='site-to-site: -vvv')
     assert run.rc == 0, run.tail()
-    with open(lab.state_dir + '/wireguard-psk.secret') as f:
+    with open(os.path.join(state_dir(lab), 'psk.secret')) as f:  # the example's, in the state dir
         secret = f.read().strip()
     hosts = registry(lab)['networks']['wg0']['hosts']
     text = run.stdout + run.stderr

@@ -11,9 +11,11 @@ import os
 
 import pytest
 import testinfra
+from testinfra.utils.ansible_runner import AnsibleRunner
 from verify_mesh import (
     assert_key_files,
     assert_mesh,
+    assert_metrics_text,
     assert_metrics_textfile,
     assert_nft_allows_ports,
     assert_preshared_keys,
@@ -21,6 +23,7 @@ from verify_mesh import (
     assert_timer_refreshes,
     assert_unit_enabled,
     nodes_from_inventory,
+    scrape_exporter,
     split,
     with_public_keys,
 )
@@ -31,7 +34,10 @@ PORT = 51820
 PACKAGES = ["wireguard-tools", "wireguard-go", "python3-nacl", "python3-pyroute2", "nftables"]
 METRICS_FILE = "/var/lib/node_exporter/textfile_collector/wireguard.prom"
 METRICS_INTERVAL = 5  # wireguard_metrics_interval in molecule.yml
-NODES = nodes_from_inventory(os.environ["MOLECULE_INVENTORY_FILE"])
+NODES = nodes_from_inventory(os.environ["MOLECULE_INVENTORY_FILE"], pattern="t2_mesh")
+# h1, h2: textfile for node_exporter; h3: the exporter (molecule.yml)
+_RUNNER = AnsibleRunner(os.environ["MOLECULE_INVENTORY_FILE"])
+MODES = {n.name: _RUNNER.get_variables(n.name).get("wireguard_metrics_mode", "textfile") for n in NODES}
 testinfra_hosts = [f"podman://{n.name}" for n in NODES]
 
 
@@ -81,15 +87,23 @@ def test_firewall_table(host):
 
 
 def test_metrics_timer_and_textfile(host, me_and_peers):
-    _me, peers = me_and_peers
+    me, peers = me_and_peers
+    if MODES[me.name] == "exporter":
+        assert host.service("wireguard-exporter.service").is_running
+        assert not host.file(METRICS_FILE).exists
+        assert_metrics_text(host, scrape_exporter(host), peers, IFNAME)
+        return
     # the timer rewrites the file; the rewrite after the mesh test has every handshake in it
     assert_timer_refreshes(host, "wireguard-metrics.timer", METRICS_FILE, METRICS_INTERVAL)
     assert_metrics_textfile(host, METRICS_FILE, peers, IFNAME)
 
 
 def test_restart_recovers(host, me_and_peers):
-    _me, peers = me_and_peers
+    me, peers = me_and_peers
     assert_restart_recovers(host, peers, IFNAME)
+    if MODES[me.name] == "exporter":  # read per scrape: the new handshakes at once
+        assert_metrics_text(host, scrape_exporter(host), peers, IFNAME, max_age=60)
+        return
     # the timer's next run sees the new handshakes
     assert_timer_refreshes(host, "wireguard-metrics.timer", METRICS_FILE, METRICS_INTERVAL)
     assert_metrics_textfile(host, METRICS_FILE, peers, IFNAME, max_age=60)

@@ -315,6 +315,10 @@ def test_site_to_site_lan_to_lan_through_the_mesh():
     assert '203.0.113.64/27' in by_name['h3']['allowed_ips']
     assert by_name['h3']['endpoint'] == '198.51.100.13:51820'
     assert by_name['h3']['persistent_keepalive'] == 0
+    expected = {p['name']: p['addresses'] for p in cfg['expected_peers']}
+    hosts = reg['networks']['wg0']['hosts']
+    assert expected == {h: [a.split('/', maxsplit=1)[0] for a in hosts[h]['addresses']]
+                        for h in ('h2', 'h3')}  # tunnel addresses only, not the site LANs
     nodes = simulate(fleet, reg, 'wg0')
     no_duplicate_allowed(nodes)
     paths = all_pairs(nodes)
@@ -356,6 +360,18 @@ def test_hub_and_spoke_spokes_talk_through_hubs(hubs):
     for h in hubs:
         cfg = t.network_config(fleet['networks']['wg0'], reg, h)
         assert cfg['role'] == 'hub' and cfg['forward_tunnel'] and cfg['forwarding']
+    # what the metrics prober pings: each host peer's own tunnel address, never a client or a LAN
+    spoke = spokes[0]
+    cfg = t.network_config(fleet['networks']['wg0'], reg, spoke)
+    hub = cfg['hub']
+    hub_addrs = [a.split('/', maxsplit=1)[0] for a in reg['networks']['wg0']['hosts'][hub]['addresses']]
+    hub_key = reg['networks']['wg0']['hosts'][hub]['public_key']
+    assert hub_addrs
+    assert cfg['expected_peers'] == [{'public_key': hub_key, 'name': hub, 'addresses': hub_addrs}]
+    cfg = t.network_config(fleet['networks']['wg0'], reg, hubs[-1])
+    assert [p['name'] for p in cfg['expected_peers']] == [p['name'] for p in cfg['peers']
+                                                          if not p['name'].startswith('client ')]
+    assert all('/' not in a for p in cfg['expected_peers'] for a in p['addresses'])
 
 
 def test_primary_hub_override_and_rendezvous_stability():

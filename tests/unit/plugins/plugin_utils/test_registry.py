@@ -1,4 +1,6 @@
-"""The controller-side registry file: lock, atomic writes, concurrent writers, the PSK secret file."""
+"""The registry, one suite for both backends (file: lock + rename; redis: WATCH/MULTI on a real
+redis-server): atomic writes, 20 concurrent writers, no-op and check mode, bad data; then what only
+one backend has (the file's temporary files, the store's authentication and TLS), the PSK secret file."""
 import multiprocessing
 import os
 import stat
@@ -29,6 +31,15 @@ def fleet_of(n):
     return topo.normalize(networks, [], {'all': hosts}, {})
 
 
+@pytest.fixture(params=['file', 'redis'])
+def spec(request, tmp_path):
+    """A registry spec of each backend, fresh for the test."""
+    if request.param == 'file':
+        return str(tmp_path / 'wireguard-registry.yml')
+    server = request.getfixturevalue('redis_factory')()
+    return {'backend': 'redis', 'url': server.url, 'key': 'meshlab:wireguard:test'}
+
+
 def _writer(args):
     path, host, fleet = args
     change = ActionModule._present(host, fleet, {'wg0': key('K' + host), 'wg1': key('L' + host)}, host,
@@ -37,8 +48,8 @@ def _writer(args):
     return host, changed, addresses
 
 
-def test_concurrent_writers_lose_nothing(tmp_path):
-    path = str(tmp_path / 'wireguard-registry.yml')
+def test_concurrent_writers_lose_nothing(spec, tmp_path):
+    path = spec
     fleet = fleet_of(N)
     ctx = multiprocessing.get_context('fork')
     with ctx.Pool(N) as pool:
@@ -58,35 +69,65 @@ def test_concurrent_writers_lose_nothing(tmp_path):
     for host in alloc['hosts']:
         assert alloc['hosts'][host] == data['networks']['wg0']['hosts'][host]['addresses']
     assert data['networks']['wg0']['clients']['phone']['host'] == 'h1'
-    # no temporary files left behind, the file is readable YAML with the header
-    assert sorted(os.listdir(tmp_path)) == ['wireguard-registry.yml', 'wireguard-registry.yml.lock']
-    with open(path) as f:
-        text = f.read()
+    if isinstance(spec, str):  # no temporary files left behind, the file is readable YAML with the header
+        assert sorted(os.listdir(tmp_path)) == ['wireguard-registry.yml', 'wireguard-registry.yml.lock']
+        with open(path) as f:
+            text = f.read()
+    else:  # the store holds the same text under one key, and nothing else
+        import redis
+        client = redis.Redis.from_url(spec['url'])
+        assert client.keys('*') == [spec['key'].encode()]
+        text = client.get(spec['key']).decode()
     assert text.startswith('# meshlab.wireguard registry') and yaml.safe_load(text)['version'] == 1
 
 
-def test_second_write_is_no_change_and_check_mode_writes_nothing(tmp_path):
-    path = str(tmp_path / 'r.yml')
+def test_second_write_is_no_change_and_check_mode_writes_nothing(spec):
+    path = spec
     fleet = fleet_of(3)
+    assert not reg.exists(path)
+    assert reg.read(path) == reg.empty() and not reg.exists(path)  # reading creates nothing
     assert _writer((path, 'h2', fleet))[1] is True
-    mtime = os.stat(path).st_mtime_ns
+    assert reg.exists(path)
+    stamp = _stamp(path)
     assert _writer((path, 'h2', fleet))[1] is False
-    assert os.stat(path).st_mtime_ns == mtime
+    assert _stamp(path) == stamp
     change = ActionModule._present('h3', fleet, {'wg0': key('X'), 'wg1': key('Y')}, '', {}, False, True)
     after, changed = reg.update(path, change, check_mode=True)[1:3]
     assert changed and 'h3' in after['networks']['wg0']['hosts']
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
 
 
-def test_public_key_required_outside_check_mode(tmp_path):
+def _stamp(spec):
+    """Something that changes whenever the registry is written."""
+    if isinstance(spec, str):
+        return os.stat(spec).st_mtime_ns
+    return _client(spec).info('commandstats').get('cmdstat_set', {}).get('calls', 0)
+
+
+def _client(spec):
+    import redis
+    return redis.Redis.from_url(spec['url'])
+
+
+def _put(spec, text):
+    """Raw registry text, as a hand edit or another program would leave it."""
+    if isinstance(spec, str):
+        with open(spec, 'w') as f:
+            f.write(text)
+    else:
+        _client(spec).set(spec['key'], text)
+
+
+def test_public_key_required_outside_check_mode(spec):
     from ansible_collections.meshlab.wireguard.plugins.action.wireguard_registry import TopologyFailure
     change = ActionModule._present('h1', fleet_of(2), {}, '', {}, False, False)
     with pytest.raises(TopologyFailure, match=r'public_keys\.wg0 is missing'):
-        reg.update(str(tmp_path / 'r.yml'), change)
+        reg.update(spec, change)
+    assert not reg.exists(spec)  # a failing change writes nothing
 
 
-def test_absent_and_prune(tmp_path):
-    path = str(tmp_path / 'r.yml')
+def test_absent_and_prune(spec):
+    path = spec
     fleet = fleet_of(3)
     for h in ('h1', 'h2', 'h3'):
         _writer((path, h, fleet))
@@ -104,17 +145,75 @@ def test_absent_and_prune(tmp_path):
     assert 'h3' not in reg.load(path)['networks']['wg0']['hosts']
 
 
-def test_bad_files_name_the_fix(tmp_path):
-    path = tmp_path / 'r.yml'
-    path.write_text('- a list\n')
-    with pytest.raises(reg.RegistryError, match=r'not a meshlab\.wireguard registry'):
-        reg.load(str(path))
-    path.write_text('version: 99\nnetworks: {}\n')
-    with pytest.raises(reg.RegistryError, match='upgrade the collection'):
-        reg.load(str(path))
-    path.write_text('networks: {a: [\n')
-    with pytest.raises(reg.RegistryError, match='cannot read'):
-        reg.load(str(path))
+def test_bad_data_names_the_source_and_the_fix(spec):
+    source = reg.open_registry(spec).source
+    for text, match in (('- a list\n', r'not a meshlab\.wireguard registry'),
+                        ('version: 99\nnetworks: {}\n', 'upgrade the collection'),
+                        ('networks: {a: [\n', '(?s)cannot read.*registry_rebuild')):
+        _put(spec, text)
+        with pytest.raises(reg.RegistryError, match=match) as err:
+            reg.read(spec)
+        assert source in str(err.value)
+        before = _stamp(spec)
+        with pytest.raises(reg.RegistryError):  # and nothing is written over it
+            reg.update(spec, ActionModule._absent('h1', None))
+        assert _stamp(spec) == before
+
+
+def _publish(spec, host='h1'):
+    keys = {'wg0': key('K' + host), 'wg1': key('L' + host)}
+    return reg.update(spec, ActionModule._present(host, fleet_of(2), keys, host, {}, False, False))[2]
+
+
+PW, USER_PW = 's3cret-pw', 'other-pw'  # test passwords of a throw-away server
+
+
+def test_store_authentication_password_and_acl_user(redis_factory):
+    server = redis_factory(password=PW, acl_user=('meshlab', USER_PW, 'meshlab:wireguard:*'))
+    base = {'backend': 'redis', 'url': server.url}
+    # no password, a wrong one: refused, the message names the settings and never the password
+    for extra in ({}, {'password': 'wrong-pw'}, {'username': 'meshlab', 'password': PW}):
+        with pytest.raises(reg.RegistryError, match=r'redis\.username and \.password') as err:
+            reg.read(dict(base, **extra))
+        assert PW not in str(err.value) and 'wrong-pw' not in str(err.value)
+    # the default user with its password, and the ACL user on its own key prefix
+    assert _publish(dict(base, password=PW))
+    user = dict(base, username='meshlab', password=USER_PW)
+    assert 'h1' in reg.read(user)['networks']['wg0']['hosts']
+    assert _publish(user, 'h2')
+    # outside its key prefix the ACL user gets a message naming the ACL rule to add
+    with pytest.raises(reg.RegistryError, match=r'may not use the key fleet2:registry.*~fleet2:\*'):
+        reg.read(dict(user, key='fleet2:registry'))
+
+
+def test_store_tls(redis_factory, tmp_path):
+    server = redis_factory(tls=True)
+    spec = {'backend': 'redis', 'url': server.tls_url, 'tls_ca_file': server.tls['ca']}
+    assert _publish(spec)
+    assert 'h1' in reg.read(spec)['networks']['wg0']['hosts']
+    # a server certificate from another CA is refused
+    from redis_store import make_tls_files
+    other = make_tls_files(str(tmp_path))
+    with pytest.raises(reg.RegistryError, match='cannot reach the server'):
+        reg.read(dict(spec, tls_ca_file=other['ca']))
+    # TLS files with a plain redis:// URL: a clear error instead of silently going without TLS
+    with pytest.raises(reg.RegistryError, match='rediss://'):
+        reg.read(dict(spec, url=server.url))
+
+
+def test_store_settings_errors_name_the_setting():
+    with pytest.raises(reg.RegistryError, match=r'wireguard_registry_redis\.url is not set'):
+        reg.read({'backend': 'redis'})
+    with pytest.raises(reg.RegistryError, match=r'redis://, rediss:// \(TLS\) or unix://'):
+        reg.read({'backend': 'redis', 'url': 'http://x'})
+    with pytest.raises(reg.RegistryError, match='choose one of file, redis'):
+        reg.read({'backend': 'etcd'})
+    # a password in the URL never shows in messages or the source name
+    r = reg.open_registry({'backend': 'redis', 'url': 'redis://u:pw123@127.0.0.1:1/0', 'timeout': 0.5})
+    assert 'pw123' not in r.source
+    with pytest.raises(reg.RegistryError, match='cannot reach the server') as err:
+        r.read()
+    assert 'pw123' not in str(err.value)
 
 
 def _make_secret(path):
