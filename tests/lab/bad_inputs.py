@@ -959,7 +959,7 @@ CASES = [
         'the PSK secret file is empty',
         'check',
         ('wireguard_psk_secret_path', 'holds nothing', 'restore the secret'),
-        controller=lambda c: c.write('wireguard-psk.secret', '', 0o600),
+        controller=lambda c: c.write('state/psk.secret', '', 0o600),
     ),
     Case(
         'psk-secret-short',
@@ -967,7 +967,7 @@ CASES = [
         'the PSK secret file holds 10 characters',
         'check',
         ('wireguard_psk_secret_path', 'only 10 characters'),
-        controller=lambda c: c.write('wireguard-psk.secret', '0123456789\n', 0o600),
+        controller=lambda c: c.write('state/psk.secret', '0123456789\n', 0o600),
     ),
     Case(
         'psk-secret-readable',
@@ -975,7 +975,7 @@ CASES = [
         'the PSK secret file is readable by others',
         'check',
         ('wireguard_psk_secret_path', 'chmod 600'),
-        controller=lambda c: c.chmod('wireguard-psk.secret', 0o644),
+        controller=lambda c: c.chmod('state/psk.secret', 0o644),
     ),
     Case(
         'psk-secret-directory',
@@ -983,7 +983,7 @@ CASES = [
         'the PSK secret path is a directory',
         'check',
         ('wireguard_psk_secret_path', 'is a directory'),
-        controller=lambda c: c.replace_with_dir('wireguard-psk.secret'),
+        controller=lambda c: c.replace_with_dir('state/psk.secret'),
     ),
     Case(
         'psk-inline-short',

@@ -34,19 +34,27 @@ import pytest
 import pytest_nslab
 import state_snapshot as snap
 import yaml
-from role_helpers import COLLECTIONS, LAB_VARS, ROOT, example, ping, registry, run_site, wg_peers
+from role_helpers import (
+    COLLECTIONS,
+    LAB_VARS,
+    ROOT,
+    example,
+    ping,
+    registry,
+    run_site,
+    state_dir,
+    wg_peers,
+    xdg_state_home,
+)
 
 pytestmark = pytest.mark.lab
 
 INV = [example('site-to-site'), os.path.join(ROOT, 'tests', 'lab', 'inventory', 'bad-inputs.yml')]
 HOSTS = ('h1', 'h2', 'h3')
 WORKERS = 3
-CONTROLLER_FILES = (
-    'wireguard-registry.yml',
-    'wireguard-registry.yml.lock',
-    'wireguard-psk.secret',
-    'wireguard-clients',
-)
+# The controller files a case may change, as (where in the lab, where in a case's copy): the
+# registry beside the lab's inventory, the PSK secret and client files in the role's state dir.
+REGISTRY_FILES = ('wireguard-registry.yml', 'wireguard-registry.yml.lock')
 STAGE_OF_TASK = (
     ('Validating arguments', 'argspec'),
     ('Check every input', 'check'),
@@ -124,12 +132,20 @@ class Ctx:
 
 
 def copy_controller_files(lab, dest):
-    for name in CONTROLLER_FILES:
+    """The lab's registry into DEST and its state dir (PSK secret, clients) into DEST/state."""
+    for name in REGISTRY_FILES:
         src = os.path.join(lab.state_dir, name)
-        if os.path.isdir(src):
-            shutil.copytree(src, os.path.join(dest, name), symlinks=True)
-        elif os.path.exists(src):
+        if os.path.exists(src):
             shutil.copy2(src, os.path.join(dest, name))
+    shutil.copytree(state_dir(lab), os.path.join(dest, 'state'), symlinks=True)
+
+
+def shared_controller_state(lab):
+    """The lab's own controller files (no case may change them)."""
+    return {
+        **snap.controller_state(lab.state_dir, names=REGISTRY_FILES),
+        **snap.controller_state(state_dir(lab)),
+    }
 
 
 def apply_registry_edit(case, ctx):
@@ -139,6 +155,19 @@ def apply_registry_edit(case, ctx):
     new = case.registry(data, ctx)
     with open(path, 'w') as f:
         f.write(new if isinstance(new, str) else yaml.safe_dump(new))
+
+
+def playbook_env(lab):
+    return dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_FORCE_COLOR='0',
+        ANSIBLE_RETRY_FILES_ENABLED='0',
+        ANSIBLE_DEPRECATION_WARNINGS='0',
+        PYTHONUNBUFFERED='1',
+        XDG_STATE_HOME=xdg_state_home(lab),
+    )
 
 
 def stage_of(output):
@@ -158,7 +187,10 @@ def stage_of(output):
 
 def run_case(lab, case, ctx):
     """ansible-playbook site.yml for CASE against the lab; its own controller files in ctx.dir."""
-    extra = {'wireguard_registry_path': os.path.join(ctx.dir, 'wireguard-registry.yml')}
+    extra = {
+        'wireguard_registry_path': os.path.join(ctx.dir, 'wireguard-registry.yml'),
+        'wireguard_state_dir': os.path.join(ctx.dir, 'state'),
+    }
     extra.update(case.value('extra_vars', ctx) or {})
     vars_file = os.path.join(ctx.case_dir, 'vars.json')
     with open(vars_file, 'w') as f:
@@ -302,7 +334,7 @@ def test_bad_inputs_that_touch_no_host_are_refused_in_parallel(
 ):
     cases = [c for c in bad_inputs.CASES if c.parallel]
     hosts_before = snap.fleet_state(lab, HOSTS)
-    shared_before = snap.controller_state(lab.state_dir, names=CONTROLLER_FILES)
+    shared_before = shared_controller_state(lab)
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
         results = list(
@@ -314,7 +346,7 @@ def test_bad_inputs_that_touch_no_host_are_refused_in_parallel(
     failures = {c.id: p for c, (p, _r) in zip(cases, results) if p}
     records.extend(r for _p, r in results)
     assert snap.differences(hosts_before, snap.fleet_state(lab, HOSTS)) == {}
-    assert snap.differences(shared_before, snap.controller_state(lab.state_dir, names=CONTROLLER_FILES)) == {}
+    assert snap.differences(shared_before, shared_controller_state(lab)) == {}
     assert not failures, json.dumps(failures, indent=1)[:20000]
 
 
@@ -322,7 +354,7 @@ def test_bad_inputs_that_change_a_host_are_refused_one_by_one(
     lab, workroot, new_private, private_keys, records
 ):
     cases = [c for c in bad_inputs.CASES if not c.parallel]
-    shared_before = snap.controller_state(lab.state_dir, names=CONTROLLER_FILES)
+    shared_before = shared_controller_state(lab)
     failures = {}
     t0 = time.monotonic()
     for case in cases:
@@ -350,7 +382,7 @@ def test_bad_inputs_that_change_a_host_are_refused_one_by_one(
     pytest_nslab.TIMINGS.append(
         (f'bad inputs: {len(cases)} host-changing cases one by one', time.monotonic() - t0)
     )
-    assert snap.differences(shared_before, snap.controller_state(lab.state_dir, names=CONTROLLER_FILES)) == {}
+    assert snap.differences(shared_before, shared_controller_state(lab)) == {}
     assert not failures, json.dumps(failures, indent=1)[:20000]
 
 
@@ -409,18 +441,6 @@ def playbook_cmd(lab, extra=()):
     return [*cmd, '-i', LAB_VARS, os.path.join(ROOT, 'site.yml'), *extra]
 
 
-def playbook_env():
-    return dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_FORCE_COLOR='0',
-        ANSIBLE_RETRY_FILES_ENABLED='0',
-        ANSIBLE_DEPRECATION_WARNINGS='0',
-        PYTHONUNBUFFERED='1',
-    )
-
-
 def fill(path):
     """Write zeros to PATH until its file system is full (ENOSPC)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -446,6 +466,7 @@ def test_a_full_disk_during_a_registry_write_keeps_the_old_registry(lab, workroo
             old = f.read()
         extra = {
             'wireguard_registry_path': path,
+            'wireguard_state_dir': os.path.join(mnt, 'state'),
             'wireguard_networks': [
                 bad_inputs.net(clients=[{'name': 'phone', 'host': 'h1'}, {'name': 'tablet', 'host': 'h2'}])
             ],
@@ -457,7 +478,7 @@ def test_a_full_disk_during_a_registry_write_keeps_the_old_registry(lab, workroo
         proc = subprocess.run(
             playbook_cmd(lab, ['-e', '@' + vars_file]),
             cwd=ROOT,
-            env=playbook_env(),
+            env=playbook_env(lab),
             capture_output=True,
             text=True,
             timeout=600,
@@ -482,7 +503,7 @@ def test_wireguard_go_killed_right_after_it_was_configured_is_noticed_and_healed
     proc = subprocess.Popen(
         playbook_cmd(lab),
         cwd=ROOT,
-        env=playbook_env(),
+        env=playbook_env(lab),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -522,7 +543,7 @@ def test_ansible_playbook_killed_in_the_middle_of_a_module_heals_on_the_next_run
     proc = subprocess.Popen(
         playbook_cmd(lab),
         cwd=ROOT,
-        env=playbook_env(),
+        env=playbook_env(lab),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
