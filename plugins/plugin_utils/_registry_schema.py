@@ -49,8 +49,8 @@ MAX_SHOWN = 15
 
 
 def ways_out(source):
-    return (f'restore a good copy of {source} (e.g. from version control), or rebuild it from the live '
-            f'hosts with `{REBUILD_COMMAND}`, or fix or remove the entries named')
+    return (f'restore a good copy of {source} (e.g. from version control); or move it aside (keep it) and '
+            f'rebuild it from the live hosts with `{REBUILD_COMMAND}`; or fix or remove the entries named')
 
 
 class _Problems:
