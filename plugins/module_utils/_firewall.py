@@ -12,10 +12,11 @@ Every backend owns objects by name and touches nothing else:
 - firewalld: zone ``meshlab-wg`` (the WireGuard interfaces; forwarding inside it where the host
   forwards between peers) and policies ``meshlab-wg-listen`` (ANY or the given zone -> HOST: the
   listen ports), ``meshlab-wg-to-lan`` (meshlab-wg -> ANY or the LAN zone: the site LANs by rich
-  rule, masquerade) and ``meshlab-lan-to-wg`` (the way back, by source). Kept as XML files of ours
-  in /etc/firewalld/{zones,policies}/ (firewalld's permanent configuration), loaded with
-  ``firewall-cmd --reload`` when a file changed or the running firewalld differs from them. No
-  zone or policy of the admin is changed: ports are opened by a policy, not in the admin's zone.
+  rule; masquerade, the policy's for IPv4 and a rich rule for IPv6) and ``meshlab-lan-to-wg``
+  (the way back, by source). Kept as XML files of ours in /etc/firewalld/{zones,policies}/
+  (firewalld's permanent configuration), loaded with ``firewall-cmd --reload`` when a file
+  changed or the running firewalld differs from them. No zone or policy of the admin is
+  changed: ports are opened by a policy, not in the admin's zone.
 - ufw: rules whose comment starts with ``meshlab.wireguard`` (the listen ports, route rules to
   and from the site LANs, between peers), read with ``ufw show added``, added and deleted one by
   one with ``ufw``; ufw itself is never enabled, disabled or reset.
@@ -120,6 +121,9 @@ class Firewalld:
         lan_side = self.lan_zone or 'ANY'
         if lans or masquerade:
             rules = [f'rule family="{_family(lan)}" destination address="{lan}" accept' for lan in lans]
+            if masquerade:
+                # a policy's masquerade is IPv4 only (firewalld >= 0.8); IPv6 takes a rich rule
+                rules.append('rule family="ipv6" masquerade')
             want[('policies', self.TO_LAN)] = (self._policy(
                 self.TO_LAN, 'From the WireGuard tunnels to the site LANs', [self.ZONE], [lan_side],
                 rules=[(lan, 'destination') for lan in lans], masquerade=masquerade), {
@@ -141,7 +145,7 @@ class Firewalld:
         lines += [f'  <egress-zone name={quoteattr(z)}/>' for z in egress]
         lines += [f'  <port protocol="udp" port="{p}"/>' for p in ports]
         if masquerade:
-            lines.append('  <masquerade/>')
+            lines += ['  <masquerade/>', '  <rule family="ipv6">', '    <masquerade/>', '  </rule>']
         for prefix, side in rules:
             lines += [f'  <rule family="{_family(prefix)}">', f'    <{side} address="{prefix}"/>',
                       '    <accept/>', '  </rule>']
