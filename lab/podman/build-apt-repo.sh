@@ -3,8 +3,9 @@
 #
 # The closure is computed by apt itself against the base image's own dpkg status: "what would
 # `apt-get install --no-install-recommends <role packages>` fetch on this image", using the
-# machine's Debian sources (bookworm, -updates, -security) in a private apt state directory, so
-# the machine's apt lists and locks are never touched. Those .debs are fetched with
+# machine's Debian sources for the image's release (e.g. trixie, -updates, -security) in a
+# private apt state directory, so the machine's apt lists and locks are never touched. Those
+# .debs are fetched with
 # `apt-get download`, indexed with dpkg-scanpackages, and kept under
 # lab/cache/apt-repo/<hash>/ (hash of this script, the image tag and the sources): a second run
 # reuses it. Containers mount it read-only at /srv/meshlab-apt, their only apt source.
@@ -18,6 +19,8 @@ source "$(dirname "$0")/lib.sh"
 # What the role installs. Recommends are left out (wireguard-tools recommends a kernel module
 # package or wireguard-dkms); the role installs with install_recommends: false.
 ROLE_PACKAGES=(wireguard-tools wireguard-go python3-nacl python3-pyroute2 nftables)
+# The other firewall backends the tier 2 scenario switches through (wireguard_firewall).
+ROLE_PACKAGES+=(firewalld python3-firewall ufw iptables)
 
 force=0
 [[ ${1:-} == --force ]] && force=1
@@ -112,9 +115,12 @@ touch "$work/repo/.complete"
 
 rm -rf --one-file-system "$repo"
 mv "$work/repo" "$repo"
-# Older repositories are garbage now.
+# Older repositories are garbage once a day old: lab/cache is shared by every clone on the machine
+# (and there is one repository per Debian release), so a younger one may be mounted in a run.
 for old in "$LAB_CACHE"/apt-repo/*/; do
-  [[ ${old%/} == "$repo" ]] || rm -rf --one-file-system "${old%/}"
+  [[ ${old%/} == "$repo" ]] && continue
+  [[ -n $(find "${old%/}" -maxdepth 0 -mmin +1440) ]] || continue
+  rm -rf --one-file-system "${old%/}"
 done
 
 log "built $repo in $((SECONDS - start)) s: ${#specs[@]} packages, $(du -sh "$repo" | cut -f1)"
