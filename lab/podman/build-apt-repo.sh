@@ -7,7 +7,7 @@
 # private apt state directory, so the machine's apt lists and locks are never touched. Those
 # .debs are fetched with
 # `apt-get download`, indexed with dpkg-scanpackages, and kept under
-# lab/cache/apt-repo/<hash>/ (hash of this script, the image tag and the sources): a second run
+# lab/cache/apt-repos/<suite>-<hash>/ (hash of this script, the image tag and the sources): a second run
 # reuses it. Containers mount it read-only at /srv/meshlab-apt, their only apt source.
 #
 # Usage: lab/podman/build-apt-repo.sh [--force]   prints the repository directory on stdout
@@ -28,8 +28,8 @@ force=0
 image=$(image_ref)
 repo=$(apt_repo_dir)
 # One build at a time in this cache (two runs of one clone may start together).
-mkdir -p "$LAB_CACHE/apt-repo"
-exec 9>"$LAB_CACHE/apt-repo/.lock"
+mkdir -p "$LAB_CACHE/apt-repos"
+exec 9>"$LAB_CACHE/apt-repos/.lock"
 flock 9
 if ((!force)) && [[ -f $repo/.complete ]]; then
   log "reusing cached apt repository $repo"
@@ -40,7 +40,6 @@ podman image exists "$image" || die "image $image is missing: run lab/podman/bui
 command -v dpkg-scanpackages >/dev/null || die "dpkg-scanpackages is missing (apt-get install dpkg-dev)"
 
 start=$SECONDS
-mkdir -p "$LAB_CACHE/apt-repo"
 work=$(mktemp -d "$LAB_CACHE/apt-repo-build.XXXXXX")
 cid=
 cleanup() {
@@ -117,7 +116,7 @@ rm -rf --one-file-system "$repo"
 mv "$work/repo" "$repo"
 # Older repositories are garbage once a day old: lab/cache is shared by every clone on the machine
 # (and there is one repository per Debian release), so a younger one may be mounted in a run.
-for old in "$LAB_CACHE"/apt-repo/*/; do
+for old in "$LAB_CACHE/apt-repos/$SUITE"-*/; do
   [[ ${old%/} == "$repo" ]] && continue
   [[ -n $(find "${old%/}" -maxdepth 0 -mmin +1440) ]] || continue
   rm -rf --one-file-system "${old%/}"

@@ -80,4 +80,6 @@ apt_repo_key() {
   { cat "$LAB_PODMAN_DIR/build-apt-repo.sh"; image_tag; debian_sources; } \
     | sha256sum | cut -c1-12
 }
-apt_repo_dir() { echo "$LAB_CACHE/apt-repo/$(apt_repo_key)"; }
+# apt-repos/<suite>-<key> (not apt-repo/, whose older build scripts remove every repository
+# but their own at once, whichever clone or release it serves)
+apt_repo_dir() { echo "$LAB_CACHE/apt-repos/$SUITE-$(apt_repo_key)"; }

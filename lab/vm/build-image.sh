@@ -5,8 +5,9 @@
 #   lab/vm/build-image.sh            build (or reuse) the image; prints the image directory
 #   lab/vm/build-image.sh --path     print the image directory only, build nothing
 #
-# Output, cached under lab/cache/vm/<first 16 hex of sha256(this script + SUITE)>/ (lab/cache is
-# gitignored; editing this script makes new images, an unchanged script reuses the cached ones):
+# Output, cached under lab/cache/vm/<SUITE>-<first 16 hex of sha256(this script + SUITE)>/
+# (lab/cache is gitignored; editing this script makes new images, an unchanged script reuses the
+# cached ones):
 #   disk.qcow2  ext4 root filesystem (no partition table: root=/dev/vda)
 #   vmlinuz, initrd.img   for QEMU direct kernel boot
 #   id_ed25519(.pub)      the lab's SSH key pair (lab/cache/vm/lab_id_ed25519, made once and shared
@@ -36,7 +37,7 @@ case $SUITE in
 esac
 MAX_VMS=16
 HASH=$({ cat "$HERE/build-image.sh"; echo "$SUITE"; } | sha256sum | cut -c1-16)
-OUT=$CACHE_ROOT/$HASH
+OUT=$CACHE_ROOT/$SUITE-$HASH
 
 if [[ ${1:-} == --path ]]; then
   echo "$OUT"
@@ -281,11 +282,9 @@ mv "$OUT.new" "$OUT"
 # Images of earlier versions of this script (for this SUITE) go once they are a day old, unless a
 # lab of this clone still boots from one (its overlays name the image as their backing file):
 # lab/cache is shared by every clone on the machine, and another one may be using its own.
-for old in "$CACHE_ROOT"/*; do
+for old in "$CACHE_ROOT/$SUITE"-*; do
   h=$(basename "$old")
-  [[ -d $old && $h =~ ^[0-9a-f]{16}$ && $h != "$HASH" ]] || continue
-  old_suite=$(sed -n 's/^SUITE=//p' "$old/image.env" 2>/dev/null)
-  [[ ${old_suite:-bookworm} == "$SUITE" ]] || continue
+  [[ -d $old && $h =~ ^$SUITE-[0-9a-f]{16}$ && $old != "$OUT" ]] || continue
   [[ -n $(find "$old" -maxdepth 0 -mmin +1440) ]] || continue
   if grep -qsF "\"$old" "$REPO"/.lab/vm.d/*/state.json; then
     echo "build-image: keeping $old (a lab in .lab/vm.d uses it)" >&2
