@@ -23,11 +23,11 @@ description:
     C(meshlab-lan-to-wg) (forwarding to and from the site LANs by rich rule; masquerade towards the
     LANs), kept as XML files in C(/etc/firewalld/zones) and C(/etc/firewalld/policies) and loaded with
     C(firewall-cmd --reload) when a file changed or the running firewalld differs from them (a
-    reload also drops runtime-only changes: keep yours permanent). V(ufw) rules commented
+    reload also drops runtime-only changes; keep yours permanent). V(ufw) rules commented
     C(meshlab.wireguard ...); ufw is never enabled, disabled or reset by this module. V(iptables)
     chains C(<chain_prefix>-INPUT), C(-FORWARD), nat C(-POSTROUTING), the jumps to them, the rules
-    files and script in O(iptables.rules_dir) and O(iptables.unit): the role's iptables tasks keep
-    them; here they are only removed.
+    files and script in O(iptables.rules_dir) and O(iptables.unit), which the role's iptables tasks keep
+    and this module only removes.
   - Everything is worked out first and then changed, so check mode reports exactly what the real
     run does. What is looked at for a backend that is not in use is cheap (files of ours, a grep of
     ufw's rules files, C(iptables-save) where iptables exists).
@@ -113,7 +113,7 @@ options:
       lan_zone:
         description:
           - The zone of the site LAN interfaces; the forwarding policies go between it and
-            C(meshlab-wg). Empty for every zone (C(ANY)): the rich rules still limit forwarding to
+            C(meshlab-wg). Empty for every zone (C(ANY)); the rich rules still limit forwarding to
             the site LAN prefixes.
         type: str
         default: ''
