@@ -263,8 +263,8 @@ class Firewalld:
         found = [p for p in paths + [p + '.old' for p in paths] if os.path.lexists(p)]
         if not found:
             return []
-        actions = [Action('firewalld: remove ' + ', '.join(os.path.basename(p) for p in found
-                                                            if not p.endswith('.old')), self._remove(found))]
+        names = ', '.join(os.path.basename(p) for p in found if not p.endswith('.old'))
+        actions = [Action('firewalld: remove ' + names, self._remove(found))]
         if self.cmd:
             rc, _out, _err = self.module.run_command([self.cmd, '--state'])
             if rc == 0:

@@ -132,7 +132,7 @@ def test_health_playbook_after_reboot():
                ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".build" / "collections"))
     t0 = time.monotonic()
     proc = subprocess.run(["ansible-playbook", "-i", os.path.dirname(INVENTORY), "meshlab.wireguard.health",
-                           "-e", "health_formats=['json']"], cwd=PROJECT, env=env, capture_output=True,
+                           "-e", '{"health_formats": ["json"]}'], cwd=PROJECT, env=env, capture_output=True,
                           text=True, timeout=900, check=False)
     print(f"health playbook: {time.monotonic() - t0:.0f} s")
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])

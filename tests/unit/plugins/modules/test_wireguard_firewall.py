@@ -201,8 +201,8 @@ class _Client:
         return Settings(self._get('policies', name))
 
 
-def run(tmp_path, backend, check=False, networks=NETS, **over):
-    args = {'backend': backend, 'networks': networks, '_ansible_check_mode': check,
+def run(tmp_path, backend, check=False, networks=None, **over):
+    args = {'backend': backend, 'networks': NETS if networks is None else networks, '_ansible_check_mode': check,
             'nftables': {'path': str(tmp_path / 'nft' / 'meshlab-wireguard.nft'),
                          'table': 'meshlab_wireguard', 'boot_unit': 'meshlab-wireguard-firewall.service'},
             'iptables': {'rules_dir': str(tmp_path / 'iptables')}}
