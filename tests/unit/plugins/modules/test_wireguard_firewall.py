@@ -202,7 +202,8 @@ class _Client:
 
 
 def run(tmp_path, backend, check=False, networks=None, **over):
-    args = {'backend': backend, 'networks': NETS if networks is None else networks, '_ansible_check_mode': check,
+    args = {'backend': backend, 'networks': NETS if networks is None else networks,
+            '_ansible_check_mode': check,
             'nftables': {'path': str(tmp_path / 'nft' / 'meshlab-wireguard.nft'),
                          'table': 'meshlab_wireguard', 'boot_unit': 'meshlab-wireguard-firewall.service'},
             'iptables': {'rules_dir': str(tmp_path / 'iptables')}}
