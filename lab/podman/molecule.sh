@@ -121,7 +121,8 @@ lan_hosts_create() {
     podman container exists "$c" && continue
     podman run -d --name "$c" --cap-add NET_ADMIN --stop-timeout=1 \
       --network "$(t2_lan_network "$run" "$x"):ip=$(t2_lan_ipv4 "$slot" "$x" 3),ip6=$(t2_lan_ipv6 "$slot" "$x" 3)" \
-      --label "$T2_LABEL" --label "org.meshlab.run=$run" "${T2_IMAGES[0]}" sleep infinity >/dev/null || return 1
+      --label "$T2_LABEL" --label "org.meshlab.run=$run" "${T2_IMAGES[0]}" \
+      sh -c 'trap "exit 0" TERM; sleep infinity & wait' >/dev/null || return 1
     if [[ $x == a ]]; then
       other=b
       podman exec "$c" sh -c "ip route add $(t2_lan_subnet4 "$slot" $other) via $(t2_lan_ipv4 "$slot" a 2) &&
