@@ -50,8 +50,9 @@ podman-test: setup
 	bash lab/podman/molecule.sh
 
 kernel-test: setup
-	bash lab/vm/molecule.sh
-	$(BIN)/pytest tests/lab -m kernel -q
+	export VMLAB_SHARED=kernel-make-$$$$; trap '$(BIN)/python lab/vm/vmlab.py down --name $$VMLAB_SHARED' EXIT; \
+	  $(BIN)/python lab/vm/vmlab.py up 3 --name $$VMLAB_SHARED && bash lab/vm/molecule.sh && \
+	  WG_IFACE_TARGETS=vm $(BIN)/pytest tests/lab -m kernel -q
 
 demo: setup
 	@bash scripts/demo.sh

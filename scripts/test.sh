@@ -50,9 +50,16 @@ done
 # What ships: ansible-builder introspect/create, the release, galaxy-importer (.venv-matrix/tools).
 pytest_stage release tests/release -m release
 stage molecule-podman bash lab/podman/molecule.sh
+# Lab tier 3: one VM lab (Debian 12 and 13 VMs) booted once and shared by both kernel stages
+# (VMLAB_SHARED; each user resets it first); torn down here, also when a stage fails or on exit.
+export VMLAB_SHARED=kernel-$$
+trap '"$BIN/python" lab/vm/vmlab.py down --name "$VMLAB_SHARED" >/dev/null 2>&1' EXIT
+stage vm-lab-up "$BIN/python" lab/vm/vmlab.py up 3 --name "$VMLAB_SHARED"
 stage molecule-kernel bash lab/vm/molecule.sh
 # The interface suite runs again on kernel VMs (netlink engine): both engines, one suite.
 WG_IFACE_TARGETS=vm pytest_stage lab-kernel tests/lab -m kernel
+"$BIN/python" lab/vm/vmlab.py down --name "$VMLAB_SHARED"
+unset VMLAB_SHARED
 
 read -r passed failed <<<"$("$BIN/python" - "$junit" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET

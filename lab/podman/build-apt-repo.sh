@@ -3,10 +3,11 @@
 #
 # The closure is computed by apt itself against the base image's own dpkg status: "what would
 # `apt-get install --no-install-recommends <role packages>` fetch on this image", using the
-# machine's Debian sources (bookworm, -updates, -security) in a private apt state directory, so
-# the machine's apt lists and locks are never touched. Those .debs are fetched with
+# machine's Debian sources for the image's release (e.g. trixie, -updates, -security) in a
+# private apt state directory, so the machine's apt lists and locks are never touched. Those
+# .debs are fetched with
 # `apt-get download`, indexed with dpkg-scanpackages, and kept under
-# lab/cache/apt-repo/<hash>/ (hash of this script, the image tag and the sources): a second run
+# lab/cache/apt-repos/<suite>-<hash>/ (hash of this script, the image tag and the sources): a second run
 # reuses it. Containers mount it read-only at /srv/meshlab-apt, their only apt source.
 #
 # Usage: lab/podman/build-apt-repo.sh [--force]   prints the repository directory on stdout
@@ -18,6 +19,8 @@ source "$(dirname "$0")/lib.sh"
 # What the role installs. Recommends are left out (wireguard-tools recommends a kernel module
 # package or wireguard-dkms); the role installs with install_recommends: false.
 ROLE_PACKAGES=(wireguard-tools wireguard-go python3-nacl python3-pyroute2 nftables)
+# The other firewall backends the tier 2 scenario switches through (wireguard_firewall).
+ROLE_PACKAGES+=(firewalld python3-firewall ufw iptables)
 # What the lab itself installs around the role (molecule/default/prepare.yml): a Prometheus
 # server (with promtool) and node_exporter for the textfile collector.
 LAB_PACKAGES=(prometheus prometheus-node-exporter)
@@ -28,8 +31,8 @@ force=0
 image=$(image_ref)
 repo=$(apt_repo_dir)
 # One build at a time in this cache (two runs of one clone may start together).
-mkdir -p "$LAB_CACHE/apt-repo"
-exec 9>"$LAB_CACHE/apt-repo/.lock"
+mkdir -p "$LAB_CACHE/apt-repos"
+exec 9>"$LAB_CACHE/apt-repos/.lock"
 flock 9
 if ((!force)) && [[ -f $repo/.complete ]]; then
   log "reusing cached apt repository $repo"
@@ -40,7 +43,6 @@ podman image exists "$image" || die "image $image is missing: run lab/podman/bui
 command -v dpkg-scanpackages >/dev/null || die "dpkg-scanpackages is missing (apt-get install dpkg-dev)"
 
 start=$SECONDS
-mkdir -p "$LAB_CACHE/apt-repo"
 work=$(mktemp -d "$LAB_CACHE/apt-repo-build.XXXXXX")
 cid=
 cleanup() {
@@ -115,9 +117,12 @@ touch "$work/repo/.complete"
 
 rm -rf --one-file-system "$repo"
 mv "$work/repo" "$repo"
-# Older repositories are garbage now.
-for old in "$LAB_CACHE"/apt-repo/*/; do
-  [[ ${old%/} == "$repo" ]] || rm -rf --one-file-system "${old%/}"
+# Older repositories are garbage once a day old: lab/cache is shared by every clone on the machine
+# (and there is one repository per Debian release), so a younger one may be mounted in a run.
+for old in "$LAB_CACHE/apt-repos/$SUITE"-*/; do
+  [[ ${old%/} == "$repo" ]] && continue
+  [[ -n $(find "${old%/}" -maxdepth 0 -mmin +1440) ]] || continue
+  rm -rf --one-file-system "${old%/}"
 done
 
 log "built $repo in $((SECONDS - start)) s: ${#specs[@]} packages, $(du -sh "$repo" | cut -f1)"

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Build the tier 2 base image: Debian 12 (bookworm) with systemd, from debootstrap, imported into
-# podman as localhost/meshlab-debian12:<hash>. <hash> covers this script and the Debian sources
-# it builds from, so an unchanged script reuses the image already built (and says so).
+# Build a tier 2 base image: Debian 12 (bookworm) or 13 (trixie, MESHLAB_DEBIAN_SUITE) with systemd,
+# from debootstrap, imported into podman as localhost/meshlab-debian12:<hash> (or -debian13).
+# <hash> covers this script, the suite and the Debian sources it builds from, so an unchanged
+# script reuses the image already built (and says so).
 #
 # The image holds what Ansible and systemd need and none of the packages the role installs
 # (wireguard-tools, wireguard-go, python3-nacl, python3-pyroute2, nftables): those are installed
 # for real at converge time from the local repository build-apt-repo.sh makes, which the image's
 # only apt source points at (`deb [trusted=yes] file:/srv/meshlab-apt ./`, mounted read-only).
 #
-# Usage: lab/podman/build-image.sh [--force]     prints the image reference on stdout
+# Usage: [MESHLAB_DEBIAN_SUITE=trixie] lab/podman/build-image.sh [--force]   prints the image reference
 # Needs root, debootstrap and podman; the mirror is the machine's own (/etc/apt/sources.list.d/),
 # or MESHLAB_DEBIAN_MIRROR.
 set -euo pipefail
@@ -78,6 +79,32 @@ cat >"$rootfs/etc/systemd/system/wg-quick@.service.d/lab-container.conf" <<'EOF'
 # cgroup become empty; wireguard-go exits by itself once `wg-quick down` deleted its link.
 [Service]
 KillMode=process
+EOF
+
+# Services that switch to a user of their own (User=) cannot install their seccomp filters in these
+# containers (no CAP_SYS_ADMIN): polkitd, which firewalld asks before every D-Bus call, would fail
+# with 217/USER and every firewall-cmd wait ~25 s per try. Lab-only: polkit without its
+# seccomp-based and namespace sandboxing (real hosts keep it).
+mkdir -p "$rootfs/etc/systemd/system/polkit.service.d"
+cat >"$rootfs/etc/systemd/system/polkit.service.d/lab-container.conf" <<'EOF'
+# meshlab lab image only (lab/podman/build-image.sh): no seccomp or namespaces for a User=
+# service in this container.
+[Service]
+SystemCallFilter=
+SystemCallArchitectures=
+LockPersonality=no
+MemoryDenyWriteExecute=no
+RestrictRealtime=no
+RestrictSUIDSGID=no
+RestrictNamespaces=no
+RestrictAddressFamilies=
+ProtectKernelModules=no
+ProtectKernelLogs=no
+ProtectKernelTunables=no
+ProtectClock=no
+PrivateDevices=no
+ProtectHostname=no
+PrivateNetwork=no
 EOF
 
 # Trim what a test host never reads.

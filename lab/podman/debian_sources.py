@@ -9,6 +9,12 @@ Reads /etc/apt/sources.list, /etc/apt/sources.list.d/*.list (one-line format) an
 /etc/apt/sources.list.d/*.sources (deb822), the files apt itself reads; entries marked
 `Enabled: no` are skipped. The lab never names a mirror of its own: it uses what the machine
 uses, so a machine behind a local mirror or snapshot keeps using it.
+
+A suite the machine does not list itself (a Debian 12 machine builds Debian 13 images: trixie)
+comes from the same mirrors as the machine's own release (VERSION_CODENAME in /etc/os-release):
+each entry serving <own>, <own>-updates or <own>-security is taken with <own> replaced by SUITE.
+The mirror must serve that suite (deb.debian.org and its mirrors serve every supported release);
+apt-get update or debootstrap fails loudly otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import sys
 from pathlib import Path
 
 APT_ETC = Path("/etc/apt")
+OS_RELEASE = Path("/etc/os-release")
 
 
 def _one_line_entries(text):
@@ -82,12 +89,38 @@ def entries():
         yield from _deb822_entries(path.read_text())
 
 
-def debian_entries(suite):
+def _suite_entries(suite):
     wanted = {suite, suite + "-updates", suite + "-security"}
     for entry in entries():
         suites = [s for s in entry["suites"] if s in wanted]
         if suites and "main" in entry["components"] and entry["uris"]:
             yield dict(entry, suites=suites)
+
+
+def own_codename():
+    """The machine's own Debian release (VERSION_CODENAME), or None."""
+    try:
+        text = OS_RELEASE.read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VERSION_CODENAME=\"?([a-z]+)\"?$", text, re.M)
+    return match.group(1) if match else None
+
+
+def debian_entries(suite):
+    """Entries serving SUITE (and -updates, -security): the machine's own, else derived from the
+    machine's own release's entries on the same mirrors."""
+    found = list(_suite_entries(suite))
+    if any(suite in entry["suites"] for entry in found):
+        return found
+    own = own_codename()
+    if not own or own == suite:
+        return found
+    derived = []
+    for entry in _suite_entries(own):
+        suites = [suite + s[len(own):] for s in entry["suites"]]
+        derived.append(dict(entry, suites=suites))
+    return derived
 
 
 def main(argv):

@@ -1,33 +1,43 @@
 #!/usr/bin/env bash
-# Build the lab tier 3 VM image: Debian 12 with the stock kernel (its wireguard module is what the
-# netlink engine drives), systemd, sshd and the Python packages our modules need on a target.
+# Build the lab tier 3 VM image: Debian 12 or 13 with the stock kernel (its wireguard module is
+# what the netlink engine drives), systemd, sshd, nftables and the Python packages our modules need.
 #
 #   lab/vm/build-image.sh            build (or reuse) the image; prints the image directory
 #   lab/vm/build-image.sh --path     print the image directory only, build nothing
 #
-# Output, cached under lab/cache/vm/<first 16 hex of sha256(this script)>/ (lab/cache is gitignored;
-# editing this script makes a new image, an unchanged script reuses the cached one):
+# Output, cached under lab/cache/vm/<SUITE>-<first 16 hex of sha256(this script + SUITE)>/
+# (lab/cache is gitignored; editing this script makes new images, an unchanged script reuses the
+# cached ones):
 #   disk.qcow2  ext4 root filesystem (no partition table: root=/dev/vda)
 #   vmlinuz, initrd.img   for QEMU direct kernel boot
-#   id_ed25519(.pub)      the lab's SSH key pair, made here; the public half is in root's
-#                         authorized_keys. Never committed.
-#   build.log, image.env  build output and facts (kernel version, sizes, build seconds)
+#   id_ed25519(.pub)      the lab's SSH key pair (lab/cache/vm/lab_id_ed25519, made once and shared
+#                         by every image, so a lab that mixes releases logs in with one key); the
+#                         public half is in root's authorized_keys. Never committed.
+#   build.log, image.env  build output and facts (suite, kernel version, sizes, build seconds)
 #
 # The image carries systemd-networkd configs that match NICs by MAC (see vmlab.py, which owns the
 # numbering): management NIC 52:54:00:a0:00:II -> 10.0.2.15/24 (QEMU user networking), LAN NIC
-# 52:54:00:b0:00:II -> 198.51.100.(20+II)/24 and fd3a:6c1e:9b42:3::(20+II)/64, II = 01..MAX_VMS (hex).
+# 52:54:00:b0:00:II -> 198.51.100.(20+II)/24 and fd3a:6c1e:9b42:3::(20+II)/64, II = 01..MAX_VMS (hex);
+# and a dummy link lan0, a site LAN behind each VM (by host name vmI, I <= 8):
+# 203.0.113.(32(I-1)+1)/27 and fd3a:6c1e:9b42:a<I>::1/64, as lab tier 1's site gateways.
 # Nothing in the image talks to a network: the mirror is used only while building.
 #
-# Env: MIRROR (default: the Debian URI in /etc/apt/sources.list.d/), SUITE (bookworm).
+# Env: SUITE (bookworm | trixie, default bookworm), MIRROR (default: the machine's Debian mirror
+# for SUITE, lab/podman/debian_sources.py: a suite the machine does not list comes from the
+# mirror of its own release).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 CACHE_ROOT=$REPO/lab/cache/vm
 SUITE=${SUITE:-bookworm}
+case $SUITE in
+  bookworm | trixie) ;;
+  *) echo "build-image: SUITE=$SUITE: bookworm or trixie" >&2; exit 2 ;;
+esac
 MAX_VMS=16
-HASH=$(sha256sum "$HERE/build-image.sh" | cut -c1-16)
-OUT=$CACHE_ROOT/$HASH
+HASH=$({ cat "$HERE/build-image.sh"; echo "$SUITE"; } | sha256sum | cut -c1-16)
+OUT=$CACHE_ROOT/$SUITE-$HASH
 
 if [[ ${1:-} == --path ]]; then
   echo "$OUT"
@@ -59,26 +69,9 @@ if have_image; then
   exit 0
 fi
 
-# The Debian mirror this machine's apt uses (deb822 .sources or one-line .list); never a guess
-# at another host.
+# The Debian mirror this machine's apt uses for SUITE (never a guess at another host).
 find_mirror() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f ]] || continue
-    # first stanza whose suites include $SUITE (not -security / -updates)
-    uri=$(awk -v s="$SUITE" '
-      /^[[:space:]]*$/ { if (u != "" && ok) { print u; exit } u = ""; ok = 0; next }
-      /^URIs:/   { u = $2 }
-      /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == s) ok = 1 }
-      END { if (u != "" && ok) print u }' "$f" | head -n1)
-    [[ -n $uri ]] && { echo "$uri"; return; }
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f ]] || continue
-    uri=$(awk -v s="$SUITE" '$1 == "deb" && $3 == s && $2 ~ /debian\/?$/ { print $2; exit }' "$f")
-    [[ -n $uri ]] && { echo "$uri"; return; }
-  done
-  echo "http://deb.debian.org/debian"
+  python3 "$REPO/lab/podman/debian_sources.py" mirror "$SUITE"
 }
 MIRROR=${MIRROR:-$(find_mirror)}
 
@@ -106,7 +99,7 @@ start=$(date +%s)
 step() { echo "build-image: $*" >&2; echo "== $* ($(($(date +%s) - start)) s)" >>"$LOG"; }
 
 PACKAGES=linux-image-amd64,systemd-sysv,udev,kmod,openssh-server,python3,python3-pyroute2,python3-nacl
-PACKAGES+=,python3-cffi-backend,iproute2,wireguard-tools,iputils-ping,initramfs-tools,zstd
+PACKAGES+=,python3-cffi-backend,iproute2,wireguard-tools,iputils-ping,initramfs-tools,zstd,nftables
 # python3-cffi-backend: debootstrap does not resolve the virtual python3-cffi-backend-api-* that
 # python3-nacl depends on; naming the real package avoids an unconfigured python3-nacl.
 
@@ -169,6 +162,34 @@ Address=fd3a:6c1e:9b42:3::$((20 + i))/64
 DuplicateAddressDetection=none
 EOF
 done
+# lan0: a dummy link standing for the site LAN behind vmI (routes to it cross the tunnel)
+cat >"$ROOTFS/etc/systemd/network/30-lan0.netdev" <<'EOF'
+[NetDev]
+Name=lan0
+Kind=dummy
+EOF
+for i in $(seq 1 8); do
+  cat >"$ROOTFS/etc/systemd/network/30-lan0-vm$i.network" <<EOF
+[Match]
+Name=lan0
+Host=vm$i
+
+[Link]
+RequiredForOnline=no
+
+[Network]
+LinkLocalAddressing=no
+IPv6AcceptRA=no
+ConfigureWithoutCarrier=yes
+
+[Address]
+Address=203.0.113.$((32 * (i - 1) + 1))/27
+
+[Address]
+Address=fd3a:6c1e:9b42:a$i::1/64
+DuplicateAddressDetection=none
+EOF
+done
 in_root systemctl enable systemd-networkd.service >>"$LOG" 2>&1
 # Nothing waits for "online", and no unit the lab does not use starts at boot.
 # (No login prompts either: root has no password; use `vmlab.py ssh`, or `vmlab.py console`.)
@@ -183,7 +204,14 @@ printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=16M\n' >"$ROOTFS/etc/systemd/
 # sshd: key login for root only, no DNS lookups, quick start
 mkdir -p "$ROOTFS/root/.ssh"
 chmod 700 "$ROOTFS/root/.ssh"
-ssh-keygen -q -t ed25519 -N '' -C meshlab-vmlab -f "$WORK/id_ed25519"
+# One key pair for every image (made by the first build): a lab mixing releases uses one key.
+if [[ ! -s $CACHE_ROOT/lab_id_ed25519 ]]; then
+  ssh-keygen -q -t ed25519 -N '' -C meshlab-vmlab -f "$CACHE_ROOT/lab_id_ed25519.tmp$$"
+  mv "$CACHE_ROOT/lab_id_ed25519.tmp$$.pub" "$CACHE_ROOT/lab_id_ed25519.pub"
+  mv "$CACHE_ROOT/lab_id_ed25519.tmp$$" "$CACHE_ROOT/lab_id_ed25519"
+fi
+install -m 600 "$CACHE_ROOT/lab_id_ed25519" "$WORK/id_ed25519"
+install -m 644 "$CACHE_ROOT/lab_id_ed25519.pub" "$WORK/id_ed25519.pub"
 install -m 600 "$WORK/id_ed25519.pub" "$ROOTFS/root/.ssh/authorized_keys"
 cat >"$ROOTFS/etc/ssh/sshd_config.d/vmlab.conf" <<'EOF'
 PermitRootLogin prohibit-password
@@ -236,6 +264,7 @@ secs=$(($(date +%s) - start))
 cat >"$WORK/image.env" <<EOF
 HASH=$HASH
 SUITE=$SUITE
+MIRROR=$MIRROR
 KERNEL=$KVER
 ROOTFS_MB=$used_mb
 DISK_MB=$size_mb
@@ -250,12 +279,14 @@ mv "$WORK"/disk.qcow2 "$WORK"/vmlinuz "$WORK"/initrd.img "$WORK"/id_ed25519 "$WO
   "$WORK"/image.env "$OUT.new/"
 rm -rf "$OUT"
 mv "$OUT.new" "$OUT"
-# Images of earlier versions of this script go, unless a lab still boots from one (its overlays
-# name the image as their backing file).
-for old in "$CACHE_ROOT"/*; do
+# Images of earlier versions of this script (for this SUITE) go once they are a day old, unless a
+# lab of this clone still boots from one (its overlays name the image as their backing file):
+# lab/cache is shared by every clone on the machine, and another one may be using its own.
+for old in "$CACHE_ROOT/$SUITE"-*; do
   h=$(basename "$old")
-  [[ -d $old && $h =~ ^[0-9a-f]{16}$ && $h != "$HASH" ]] || continue
-  if grep -qsF "\"$old\"" "$REPO"/.lab/vm.d/*/state.json; then
+  [[ -d $old && $h =~ ^$SUITE-[0-9a-f]{16}$ && $old != "$OUT" ]] || continue
+  [[ -n $(find "$old" -maxdepth 0 -mmin +1440) ]] || continue
+  if grep -qsF "\"$old" "$REPO"/.lab/vm.d/*/state.json; then
     echo "build-image: keeping $old (a lab in .lab/vm.d uses it)" >&2
     continue
   fi

@@ -6,12 +6,18 @@
 #   lab/vm/molecule.sh converge        any other molecule command for the scenario (no teardown
 #                                      unless it is test/destroy: keep the VMs to iterate)
 #
-# Env: VMLAB_NAME (default molecule-kernel), VMLAB_MEMORY (MiB per VM, default 320).
+# Env: VMLAB_NAME (default molecule-kernel), VMLAB_MEMORY (MiB per VM, default 320),
+# VMLAB_SHARED (a lab booted by the caller, e.g. scripts/test.sh: used and reset, never torn down).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
 
-export VMLAB_NAME=${VMLAB_NAME:-molecule-kernel}
+export VMLAB_SHARED=${VMLAB_SHARED:-}
+export VMLAB_NAME=${VMLAB_SHARED:-${VMLAB_NAME:-molecule-kernel}}
+# The lab's ssh control directory: Ansible, testinfra and vmlab.py (which ends the masters when it
+# reboots a VM) share one master per VM.
+VMLAB_CONTROL_DIR=$(python3 -c 'import sys; sys.path.insert(0, "lab/vm"); import vmlab; print(vmlab.VMLab(sys.argv[1]).cp_dir)' "$VMLAB_NAME") || exit 1
+export VMLAB_CONTROL_DIR
 export PATH=$REPO/.venv/bin:$PATH
 export ANSIBLE_COLLECTIONS_PATH=$REPO/.build/collections
 # Only this scenario's molecule.yml is read: molecule otherwise loads (and validates) every
@@ -26,6 +32,7 @@ cmd=${1:-test}
 shift || true
 
 teardown() {
+  [[ -n $VMLAB_SHARED ]] && return 0   # the caller's lab: molecule's destroy reset it
   python3 lab/vm/vmlab.py down --name "$VMLAB_NAME" || true
 }
 

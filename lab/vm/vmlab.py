@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Lab tier 3: QEMU VMs running Debian 12's kernel WireGuard (the netlink engine, for real).
+"""Lab tier 3: QEMU VMs running Debian's kernel WireGuard (the netlink engine, for real).
 
 CLI::
 
-    lab/vm/vmlab.py up N [--name NAME] [--memory MB] [--timeout S] [--json]
+    lab/vm/vmlab.py up N [--name NAME] [--suites bookworm,trixie] [--memory MB] [--timeout S] [--json]
+    lab/vm/vmlab.py reboot [--name NAME] HOST...    # systemctl reboot, wait for the new boot
+    lab/vm/vmlab.py reset [--name NAME]             # remove every WireGuard trace (shared labs)
     lab/vm/vmlab.py down [--name NAME]
     lab/vm/vmlab.py status [--name NAME] [--json]
     lab/vm/vmlab.py ssh [--name NAME] HOST [CMD...]
     lab/vm/vmlab.py console [--name NAME] HOST      # the VM's serial console log
     lab/vm/vmlab.py inventory [--name NAME]         # path of the Ansible inventory
-    lab/vm/vmlab.py image                           # build (or reuse) the image, print its directory
+    lab/vm/vmlab.py image [--suite SUITE]           # build (or reuse) the image, print its directory
 
 Python API (pytest)::
 
@@ -18,12 +20,17 @@ Python API (pytest)::
         lab.ssh("vm1", "ip link add wg0 type wireguard")
         lab.hosts[1].ipv4                         # '198.51.100.22'
 
-Hosts are ``vm1..vmN``. VM i gets:
+Hosts are ``vm1..vmN``; VM i runs Debian ``suites[(i - 1) % len(suites)]`` (default: bookworm and
+trixie in turn, so every lab of two or more VMs has both Debian 12 and Debian 13). VM i gets:
 - management: QEMU user networking with ``restrict=on`` (no way out of QEMU), guest 10.0.2.15,
   SSH forwarded from a free port on 127.0.0.1 only; NIC MAC 52:54:00:a0:00:II (II = i in hex);
 - LAN: a QEMU socket network, multicast group 230.0.0.1 on 127.0.0.1 (one UDP port per lab), NIC
   MAC 52:54:00:b0:00:II; systemd-networkd in the image gives it 198.51.100.(20+i)/24 and
   fd3a:6c1e:9b42:3::(20+i)/64 (the MAC -> address table lives in build-image.sh).
+
+A lab can be shared by several test stages (``make test`` boots one for molecule/kernel and the
+kernel suites): ``VMLAB_SHARED=<name>`` makes ``shared_lab()`` return it, and the users call
+``reset()`` before they start, instead of booting and tearing down labs of their own.
 
 State lives in ``.lab/vm.d/<name>/`` of the repo: state.json, one qcow2 overlay, pidfile and console
 log per VM, ``inventory.yml`` and ``ansible.cfg`` (SSH multiplexing and pipelining: Ansible into a
@@ -63,6 +70,9 @@ LAN4 = "198.51.100.{}"
 LAN6 = "fd3a:6c1e:9b42:3::{}"
 DEFAULT_MEMORY = 320
 DEFAULT_TIMEOUT = 420.0
+SUITES = ("bookworm", "trixie")  # build-image.sh builds these; Debian 12 and 13
+DEFAULT_SUITES = SUITES
+SHARED_ENV = "VMLAB_SHARED"
 
 
 class LabError(RuntimeError):
@@ -75,15 +85,33 @@ def missing_tools() -> List[str]:
     return [t for t in tools if shutil.which(t) is None]
 
 
-def image_dir(build: bool = True) -> Path:
-    """The cached image directory; builds it first when `build` and it is not cached."""
+def image_dir(build: bool = True, suite: str = "bookworm") -> Path:
+    """The cached image directory of `suite`; builds it first when `build` and it is not cached."""
+    if suite not in SUITES:
+        raise LabError(f"suite {suite!r}: one of {', '.join(SUITES)}")
+    env = {**os.environ, "SUITE": suite}
     if not build:
-        out = subprocess.run(["bash", str(BUILD_SCRIPT), "--path"], capture_output=True, text=True)
+        out = subprocess.run(["bash", str(BUILD_SCRIPT), "--path"], capture_output=True, text=True, env=env)
         return Path(out.stdout.strip())
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode != 0:
-        raise LabError(f"image build failed (rc={proc.returncode}); see the build log named above")
+        raise LabError(f"{suite} image build failed (rc={proc.returncode}); see the build log named above")
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def shared_lab() -> Optional[VMLab]:
+    """The lab named by $VMLAB_SHARED (booted by the caller, e.g. scripts/test.sh), or None.
+
+    A shared lab that is not up is an error: the stage that booted it failed, and a test must not
+    quietly boot a lab of its own instead.
+    """
+    name = os.environ.get(SHARED_ENV)
+    if not name:
+        return None
+    lab = VMLab(name)
+    if not lab.hosts or len(lab.running()) != len(lab.hosts):
+        raise LabError(f"{SHARED_ENV}={name}: that lab is not up (lab/vm/vmlab.py up N --name {name})")
+    return lab
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -101,8 +129,11 @@ class Host:
     ipv6: str
     mac_mgmt: str
     mac_lan: str
+    suite: str = "bookworm"
+    image: str = ""
     pid: int = 0
     boot_seconds: Optional[float] = None
+    reboot_seconds: Optional[float] = None
 
 
 @dataclass
@@ -265,6 +296,7 @@ class VMLab:
         timeout: float = DEFAULT_TIMEOUT,
         replace: bool = False,
         log=None,
+        suites=DEFAULT_SUITES,
     ) -> VMLab:
         log = log or (lambda msg: print(f"vmlab: {msg}", file=sys.stderr, flush=True))
         if not 1 <= n <= MAX_VMS:
@@ -275,9 +307,10 @@ class VMLab:
             if self.running() and not replace:
                 raise LabError(f"lab {self.name} is up ({self.dir}); run `down --name {self.name}` first")
             self.down(log=log)
-        img = image_dir(build=True)
+        suites = list(suites) or list(DEFAULT_SUITES)
+        images = {s: image_dir(build=True, suite=s) for s in dict.fromkeys(suites[:n])}
         try:
-            self._start(n, img, memory, log)
+            self._start(n, images, suites, memory, log)
             self._wait_ready(timeout, log)
         except BaseException:
             log("start failed: tearing down")
@@ -285,26 +318,32 @@ class VMLab:
             raise
         return self
 
-    def _start(self, n: int, img: Path, memory: int, log) -> None:
+    def _start(self, n: int, images: Dict[str, Path], suites: List[str], memory: int, log) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.cp_dir.parent.mkdir(mode=0o700, exist_ok=True)
         self.cp_dir.mkdir(mode=0o700, exist_ok=True)
-        key = img / "id_ed25519"
-        os.chmod(key, 0o600)
+        first = images[suites[0]]
+        # every image carries the same lab key (build-image.sh), so one key logs in everywhere
+        key = first / "id_ed25519"
+        for img in images.values():
+            os.chmod(img / "id_ed25519", 0o600)
         st = State(
-            name=self.name, image=str(img), key=str(key), mcast_port=free_port(socket.SOCK_DGRAM),
+            name=self.name, image=str(first), key=str(key), mcast_port=free_port(socket.SOCK_DGRAM),
             memory=memory, started=time.time(),
         )  # fmt: skip
         for i in range(1, n + 1):
+            suite = suites[(i - 1) % len(suites)]
             st.hosts.append(
                 Host(
                     name=f"vm{i}", index=i, ssh_port=0, ipv4=LAN4.format(20 + i), ipv6=LAN6.format(20 + i),
                     mac_mgmt=f"52:54:00:a0:00:{i:02x}", mac_lan=f"52:54:00:b0:00:{i:02x}",
+                    suite=suite, image=str(images[suite]),
                 )
             )
         self.state = st
         st.save(self.state_file)  # saved before any process starts: down() always finds what ran
         for h in st.hosts:
+            img = Path(h.image)
             subprocess.run(
                 ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(img / "disk.qcow2"),
                  str(self.overlay(h))],
@@ -321,7 +360,7 @@ class VMLab:
             else:
                 raise LabError(f"{h.name}: no free SSH port after 5 tries")
             st.save(self.state_file)
-            log(f"{h.name}: pid {h.pid}, ssh 127.0.0.1:{h.ssh_port}, lan {h.ipv4} {h.ipv6}")
+            log(f"{h.name} ({h.suite}): pid {h.pid}, ssh 127.0.0.1:{h.ssh_port}, lan {h.ipv4} {h.ipv6}")
         self._write_ansible_files()
 
     def _launch(self, h: Host, img: Path, memory: int) -> Optional[str]:
@@ -336,7 +375,8 @@ class VMLab:
             QEMU, "-name", f"vmlab-{self.name}-{h.name}",
             "-accel", "tcg,thread=multi,tb-size=256", "-machine", "q35", "-cpu", "max",
             "-smp", "1", "-m", str(memory),
-            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+            # no -no-reboot: `systemctl reboot` in the guest restarts it in the same QEMU process
+            "-nodefaults", "-no-user-config", "-display", "none",
             "-kernel", str(img / "vmlinuz"), "-initrd", str(img / "initrd.img"), "-append", append,
             "-drive", f"file={self.overlay(h)},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
             "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{h.ssh_port}-:22",
@@ -363,11 +403,17 @@ class VMLab:
         except OSError:
             return False
 
-    def _wait_ready(self, timeout: float, log) -> None:
+    def _boot_id(self, host: str) -> str:
+        return self.ssh(host, "cat /proc/sys/kernel/random/boot_id", timeout=60).stdout.strip()
+
+    def _wait_ready(self, timeout: float, log, hosts: Optional[List[Host]] = None,
+                    old_boot: Optional[Dict[str, str]] = None) -> None:
+        """Wait until every host (default: all) answers SSH; with `old_boot`, only a boot whose
+        boot_id differs from the recorded one counts (a reboot really happened)."""
         st = self.state
         deadline = time.monotonic() + timeout
         t0 = time.monotonic()
-        pending = list(st.hosts)
+        pending = list(hosts if hosts is not None else st.hosts)
         while pending:
             for h in list(pending):
                 if not self._ours(h):
@@ -383,10 +429,19 @@ class VMLab:
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                     timeout=120,
                 ).returncode  # fmt: skip
+                if rc == 0 and old_boot is not None:
+                    probe = self.ssh(h.name, "cat /proc/sys/kernel/random/boot_id", check=False, timeout=60)
+                    if probe.returncode != 0 or probe.stdout.strip() == old_boot[h.name]:
+                        self._drop_master(h)  # still the old boot, or sshd going down: again
+                        continue
                 if rc == 0:
-                    h.boot_seconds = round(time.monotonic() - t0, 1)
+                    seconds = round(time.monotonic() - t0, 1)
+                    if old_boot is None:
+                        h.boot_seconds = seconds
+                    else:
+                        h.reboot_seconds = seconds
                     pending.remove(h)
-                    log(f"{h.name}: SSH ready after {h.boot_seconds} s")
+                    log(f"{h.name}: SSH ready after {seconds} s" + (" (rebooted)" if old_boot else ""))
             if pending:
                 if time.monotonic() > deadline:
                     tails = "\n".join(f"--- {h.name} console (last lines) ---\n{self.console_tail(h.name)}"
@@ -394,9 +449,64 @@ class VMLab:
                     names = ", ".join(h.name for h in pending)
                     raise LabError(f"SSH not ready after {timeout:.0f} s on {names}\n{tails}")
                 time.sleep(2)
-        st.ready_seconds = round(time.monotonic() - t0, 1)
+        if old_boot is None:
+            st.ready_seconds = round(time.monotonic() - t0, 1)
+            log(f"all {len(st.hosts)} VMs answer SSH after {st.ready_seconds} s")
         st.save(self.state_file)
-        log(f"all {len(st.hosts)} VMs answer SSH after {st.ready_seconds} s")
+
+    def _drop_master(self, h: Host) -> None:
+        """End this lab's ssh master for a host (its connection died with the guest's sshd)."""
+        if self.cp_dir.exists() and h.ssh_port:
+            subprocess.run(
+                ["ssh", "-p", str(h.ssh_port), "-o", f"ControlPath={self.cp_dir}/%C", "-O", "exit",
+                 "root@127.0.0.1"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=10,
+            )  # fmt: skip
+
+    def reboot(self, names: List[str], timeout: float = DEFAULT_TIMEOUT, log=None) -> Dict[str, float]:
+        """`systemctl reboot` on each host (all at once), then wait until each is back on a new
+        boot (boot_id changed) and answers SSH. Returns {host: seconds from reboot to SSH}."""
+        log = log or (lambda msg: print(f"vmlab: {msg}", file=sys.stderr, flush=True))
+        hosts = [self.host(n) for n in names]
+        old_boot = {h.name: self._boot_id(h.name) for h in hosts}
+        for h in hosts:
+            # the session ends with the guest's sshd: its exit status means nothing
+            self.ssh(h.name, "systemctl reboot", check=False, timeout=60)
+            log(f"{h.name}: systemctl reboot")
+        for h in hosts:
+            self._drop_master(h)
+        self._wait_ready(timeout, log, hosts=hosts, old_boot=old_boot)
+        return {h.name: h.reboot_seconds for h in hosts}
+
+    # What reset() removes: anything a test or the role leaves of WireGuard, so the next user of a
+    # shared lab starts from a freshly booted image's state (one ssh round trip per host).
+    RESET_SCRIPT = (
+        "for u in $(systemctl list-units --all --plain --no-legend 'wg-quick@*' | awk '{print $1}'); do "
+        "systemctl disable --now \"$u\" >/dev/null 2>&1; done; "
+        "for l in $(ip -o link show type wireguard | awk -F': ' '{print $2}' | cut -d@ -f1); do "
+        "ip link del \"$l\"; done; "
+        "nft delete table inet meshlab_wireguard 2>/dev/null; "
+        "systemctl disable meshlab-wireguard-firewall.service >/dev/null 2>&1; "
+        "rm -rf /etc/systemd/system/meshlab-wireguard-firewall.service "
+        "/etc/systemd/system/wg-quick@*.service.d "
+        "/etc/wireguard /etc/nftables.d/meshlab-wireguard.nft /etc/sysctl.d/90-meshlab-wireguard.conf "
+        "/root/meshlab-collections /root/wg0.key; "
+        "systemctl daemon-reload; sysctl -qw net.ipv4.ip_forward=0 net.ipv6.conf.all.forwarding=0; true"
+    )
+
+    def reset(self, names: Optional[List[str]] = None) -> None:
+        """Remove every trace of WireGuard from the hosts (all by default), in parallel."""
+        hosts = [self.host(n) for n in names] if names else self.hosts
+        procs = [
+            (h.name, subprocess.Popen(self.ssh_argv(h.name, self.RESET_SCRIPT), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            for h in hosts
+        ]  # fmt: skip
+        for name, proc in procs:
+            out, err = proc.communicate(timeout=180)
+            if proc.returncode != 0:
+                raise LabError(f"{name}: reset failed rc={proc.returncode}: {out} {err}")
 
     def down(self, log=None) -> None:
         log = log or (lambda msg: print(f"vmlab: {msg}", file=sys.stderr, flush=True))
@@ -407,13 +517,7 @@ class VMLab:
             if not h.pid and self.pidfile(h).exists():
                 with contextlib.suppress(ValueError, OSError):
                     h.pid = int(self.pidfile(h).read_text().strip())
-            if self.cp_dir.exists() and h.ssh_port:
-                subprocess.run(
-                    ["ssh", "-p", str(h.ssh_port), "-o", f"ControlPath={self.cp_dir}/%C", "-O", "exit",
-                     "root@127.0.0.1"],
-                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    timeout=10,
-                )  # fmt: skip
+            self._drop_master(h)
             if self._ours(h):
                 os.kill(h.pid, signal.SIGTERM)
         for h in self.hosts:
@@ -473,6 +577,7 @@ class VMLab:
                 f"          lab_underlay_ipv4: {json.dumps(h.ipv4)}",
                 f"          lab_underlay_ipv6: {json.dumps(h.ipv6)}",
                 f"          lab_index: {h.index}",
+                f"          lab_debian_suite: {h.suite}",
             ]
         self.inventory.write_text("\n".join(lines) + "\n")
         self.ansible_cfg.write_text(
@@ -500,6 +605,7 @@ class VMLab:
             "key": st.key,
             "image": st.image,
             "ready_seconds": st.ready_seconds,
+            "control_dir": str(self.cp_dir),
             "hosts": [
                 {**asdict(h), "running": self._ours(h), "console": str(self.console_log(h))} for h in st.hosts
             ],
@@ -523,8 +629,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_up.add_argument("--memory", type=int, default=DEFAULT_MEMORY, help="MiB per VM (default %(default)s)")
     p_up.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait for SSH")
     p_up.add_argument("--replace", action="store_true", help="tear down a running lab of this name first")
+    p_up.add_argument("--suites", default=",".join(DEFAULT_SUITES),
+                      help="Debian suites the VMs take in turn (default %(default)s)")
     p_up.add_argument("--json", action="store_true", help="print the lab summary as JSON on stdout")
     named(sub.add_parser("down", help="stop the lab's VMs (by recorded pid) and remove its state"))
+    p_rb = named(sub.add_parser("reboot", help="systemctl reboot in VMs, wait until they are back"))
+    p_rb.add_argument("hosts", nargs="+")
+    named(sub.add_parser("reset", help="remove every WireGuard interface, unit and file from the VMs"))
     p_st = named(sub.add_parser("status"))
     p_st.add_argument("--json", action="store_true")
     p_ssh = named(sub.add_parser("ssh", help="ssh into a VM (a command, or an interactive shell)"))
@@ -533,23 +644,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_con = named(sub.add_parser("console", help="print a VM's serial console log"))
     p_con.add_argument("host")
     named(sub.add_parser("inventory", help="print the inventory path"))
-    sub.add_parser("image", help="build or reuse the cached image; print its directory")
+    p_img = sub.add_parser("image", help="build or reuse the cached image; print its directory")
+    p_img.add_argument("--suite", default="bookworm", choices=SUITES)
     args = ap.parse_args(argv)
 
     signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
     try:
         if args.cmd == "image":
-            print(image_dir(build=True))
+            print(image_dir(build=True, suite=args.suite))
             return 0
         lab = VMLab(args.name)
         if args.cmd == "up":
-            lab.up(args.n, memory=args.memory, timeout=args.timeout, replace=args.replace)
+            suites = [s for s in args.suites.split(",") if s]
+            lab.up(args.n, memory=args.memory, timeout=args.timeout, replace=args.replace, suites=suites)
             if args.json:
                 print(json.dumps(lab.summary(), indent=2))
             else:
                 print(f"inventory: {lab.inventory}\nansible.cfg: {lab.ansible_cfg}")
         elif args.cmd == "down":
             lab.down()
+        elif args.cmd == "reboot":
+            for host, seconds in lab.reboot(args.hosts).items():
+                print(f"{host}: back after {seconds} s")
+        elif args.cmd == "reset":
+            lab.reset()
         elif args.cmd == "status":
             s = lab.summary()
             if args.json:
@@ -561,7 +679,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 for h in s["hosts"]:
                     state = f"pid {h['pid']}" if h["running"] else "NOT RUNNING"
                     where = f"ssh 127.0.0.1:{h['ssh_port']}, lan {h['ipv4']} {h['ipv6']}"
-                    print(f"  {h['name']}: {state}, {where}")
+                    print(f"  {h['name']} ({h['suite']}): {state}, {where}")
         elif args.cmd == "ssh":
             command = " ".join(args.command) if args.command else None  # as ssh joins them
             os.execvp("ssh", lab.ssh_argv(args.host, command))  # noqa: S606 (fixed argv, no shell)

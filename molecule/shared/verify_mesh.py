@@ -45,14 +45,15 @@ class Node:
     tunnel_ipv4: str  # bare address, no prefix
     tunnel_ipv6: str
     public_key: Optional[str] = None  # filled by with_public_keys()
+    lans: Tuple[str, ...] = ()  # site LANs behind this host (host var lab_site_lans)
 
     def address(self, family: str) -> str:
         return self.tunnel_ipv4 if family == "ipv4" else self.tunnel_ipv6
 
     @property
     def allowed_ips(self) -> frozenset:
-        """What every other host should route to this one: its two tunnel addresses."""
-        return frozenset({f"{self.tunnel_ipv4}/32", f"{self.tunnel_ipv6}/128"})
+        """What every other host should route to this one: its two tunnel addresses and its LANs."""
+        return frozenset({f"{self.tunnel_ipv4}/32", f"{self.tunnel_ipv6}/128", *self.lans})
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,8 @@ def mesh_nodes(
     nodes = []
     for name, hv in sorted(host_vars.items()):
         index = int(hv[index_var])
-        nodes.append(Node(name, index, ipv4_format.format(index), ipv6_format.format(index)))
+        lans = tuple(str(x) for x in hv.get("lab_site_lans") or ())
+        nodes.append(Node(name, index, ipv4_format.format(index), ipv6_format.format(index), lans=lans))
     return nodes
 
 

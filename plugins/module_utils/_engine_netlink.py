@@ -3,6 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Kernel WireGuard over generic netlink, through pyroute2's WireGuard() (0.7.x and 0.9.x).
 
+Run on real kernels with Debian 12's python3-pyroute2 0.7.2 (kernel 6.1), Debian 13's 0.7.7
+(kernel 6.12, Python 3.13) and 0.9.x (tests/lab/test_engines_kernel.py). pyroute2's changelog
+between 0.7.2 and 0.7.7 touches nothing used here (netlink socket internals, link_lookup altnames),
+so both Debian releases run the same code.
+
 Reading: WireGuard().info(ifname) answers a dump of several messages. A device with many peers
 is split across messages, and so may be one peer's allowed IPs: the next message then repeats the
 peer's public key with the rest of its allowed IPs and nothing else. `device_from_messages`

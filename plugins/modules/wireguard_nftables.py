@@ -135,158 +135,9 @@ reason:
   type: str
 """
 
-import os
-import re
-import tempfile
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils import _systemd
-
-UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@-]+\.service$')
-
-
-def unit_text(nft, path, family, table):
-    """The boot unit: load the file after nftables.service (which may flush everything)."""
-    return f"""# Managed by meshlab.wireguard (wireguard_nftables): loads {path} at boot.
-[Unit]
-Description=nftables table {family} {table} from {path}
-After=nftables.service network-pre.target
-Wants=network-pre.target
-Before=network.target
-PartOf=nftables.service
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart={nft} -f {path}
-ExecStop={nft} delete table {family} {table}
-
-[Install]
-WantedBy=multi-user.target
-WantedBy=nftables.service
-"""
-
-
-class BootUnit:
-    """The unit that loads the rules file at boot: worked out first, changed after the table."""
-
-    def __init__(self, module, nft):
-        p = module.params
-        self.name = p['boot_unit']
-        self.path = _systemd.unit_path(self.name)
-        self.text = unit_text(nft, p['path'], p['family'], p['table']).encode()
-        self.systemctl = _systemd.Systemctl(module)
-
-    def actions(self, present):
-        exists = os.path.lexists(self.path)
-        enabled = exists and self.systemctl.enabled(self.name)
-        if present:
-            current = _systemd.file_is(self.path, self.text)
-            return ([] if current else ['write']) + ([] if enabled else ['enable'])
-        return (['disable'] if enabled else []) + (['remove'] if exists else [])
-
-    def run(self, action):
-        if action == 'write':
-            self.systemctl.write_file(self.path, self.text)
-        elif action == 'remove':
-            self.systemctl.remove_file(self.path)
-        else:
-            self.systemctl.run(action, self.name)
-
-
-class NftablesFile:
-    """Work out what differs (file, live table), then change it once, outside check mode."""
-
-    def __init__(self, module):
-        self.module = module
-        self.p = module.params
-        self.nft = module.get_bin_path('nft', opt_dirs=['/usr/sbin', '/sbin'])
-        if not self.nft:
-            module.fail_json(msg='nft is not installed on this host: install the nftables package '
-                                 '(role: wireguard_install_packages: true), or choose another firewall '
-                                 'backend (wireguard_firewall: iptables, firewalld, ufw or none)')
-
-    def _nft(self, *args, check=True):
-        rc, out, err = self.module.run_command([self.nft, *args])
-        if check and rc != 0:
-            self.module.fail_json(msg=f"nft {' '.join(args)} failed: {err.strip() or out.strip()}", rc=rc)
-        return rc, out
-
-    def _current(self):
-        try:
-            with open(self.p['path'], encoding='utf-8') as f:
-                return f.read()
-        except FileNotFoundError:
-            return None
-
-    def _live(self):
-        """The table as `nft list table` prints it, or None when it is not loaded."""
-        rc, out = self._nft('list', 'table', self.p['family'], self.p['table'], check=False)
-        return out if rc == 0 else None
-
-    def _write(self, content):
-        directory = os.path.dirname(self.p['path']) or '.'
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o755)
-        fd, tmp = tempfile.mkstemp(prefix='.meshlab-nft-', dir=directory)
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                f.write(content)
-            os.chmod(tmp, 0o644)
-            rc, out, err = self.module.run_command([self.nft, '-c', '-f', tmp])
-            if rc != 0:
-                self.module.fail_json(msg=f"the rules for {self.p['path']} do not pass `nft -c`; the file "
-                                          f'and the live table are unchanged: {err.strip() or out.strip()}')
-            self.module.atomic_move(tmp, self.p['path'])
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-
-    def present(self):
-        content = self.p['content']
-        if not content.endswith('\n'):
-            content += '\n'
-        current = self._current()
-        file_changed = current != content
-        live = self._live()
-        reason = None
-        if file_changed:
-            reason = 'file changed'
-        elif live is None:
-            reason = 'table missing'
-        elif self.p['marker'] not in live:
-            reason = 'marker missing'
-        result = {'changed': file_changed or reason is not None, 'file_changed': file_changed,
-                  'loaded': reason is not None}
-        if reason:
-            result['reason'] = reason
-        if self.module._diff and file_changed:
-            result['diff'] = {'before': current or '', 'after': content,
-                              'before_header': self.p['path'], 'after_header': self.p['path']}
-        if self.module.check_mode:
-            return result
-        if file_changed:
-            self._write(content)
-        if reason:
-            self._nft('-f', self.p['path'])
-        return result
-
-    def absent(self):
-        current = self._current()
-        live = self._live()
-        result = {'changed': current is not None or live is not None,
-                  'file_changed': current is not None, 'loaded': live is not None}
-        if self.module._diff and current is not None:
-            result['diff'] = {'before': current, 'after': '', 'before_header': self.p['path'],
-                              'after_header': self.p['path']}
-        if self.module.check_mode:
-            return result
-        if live is not None:
-            self._nft('delete', 'table', self.p['family'], self.p['table'])
-        if current is not None:
-            os.unlink(self.p['path'])
-        return result
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _nftables
 
 
 def main():
@@ -304,21 +155,8 @@ def main():
         required_if=[('state', 'present', ('content', 'marker'))],
         supports_check_mode=True,
     )
-    unit_name = module.params['boot_unit']
-    if unit_name is not None and not UNIT_NAME.match(unit_name):
-        module.fail_json(msg=f'boot_unit: {unit_name!r} is not a service unit name such as '
-                             'meshlab-wireguard-firewall.service')
     present = module.params['state'] == 'present'
-    backend = NftablesFile(module)
-    systemd_running = _systemd.running()
-    unit = BootUnit(module, backend.nft) if unit_name and systemd_running else None
-    unit_actions = unit.actions(present) if unit else []  # worked out before anything changes
-    result = backend.present() if present else backend.absent()
-    if not module.check_mode:
-        for action in unit_actions:
-            unit.run(action)
-    result.update(systemd_running=systemd_running, unit_actions=unit_actions,
-                  changed=result['changed'] or bool(unit_actions))
+    result = _nftables.keep_table(module, module.params, present=present)
     module.exit_json(**result)
 
 

@@ -82,7 +82,8 @@ class NslabTarget(Target):
 
 
 class VmTarget(Target):
-    """Lab tier 3: QEMU VMs (lab/vm/vmlab.py) with Debian 12's kernel WireGuard and systemd."""
+    """Lab tier 3: QEMU VMs (lab/vm/vmlab.py) with Debian's kernel WireGuard and systemd (Debian 12
+    and 13 in turn: vm1 bookworm, vm2 trixie, vm3 bookworm)."""
 
     name = 'vm'
     engine_option = 'auto'      # the probe must find kernel WireGuard
@@ -115,6 +116,10 @@ def make_vm_target(request, nslab_factory) -> Target:
     missing = vmlab.missing_tools()
     if missing or os.geteuid() != 0:
         pytest.skip(f"lab tier 3 needs root and {', '.join(missing) or 'nothing else'}")
+    lab = vmlab.shared_lab()
+    if lab is not None:   # one lab for every kernel stage (scripts/test.sh): start from a clean one
+        lab.reset()
+        return VmTarget(lab)
     lab = vmlab.VMLab('pytest-wgif')
     request.addfinalizer(lab.down)
     lab.up(3, replace=True)
