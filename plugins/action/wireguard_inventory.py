@@ -189,9 +189,14 @@ class ActionModule(ControllerAction):
         fleet = args['fleet']
         if not fleet:
             raise AnsibleActionFail('stage=preflight needs fleet (the result of stage=check)')
+        store = None
         try:
             spec = reg.spec_from_args(args['registry_path'], args['registry_backend'], args['registry_redis'])
-            registry = args['registry'] if args['registry'] is not None else reg.open_registry(spec).read()
+            if args['registry'] is not None:
+                registry = args['registry']
+            else:
+                store = reg.open_registry(spec)
+                registry = store.read()
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
         probes, settings, failures = collect_probes(task_vars, args['probe_var'], args['inputs_var'])
@@ -205,6 +210,11 @@ class ActionModule(ControllerAction):
 
         errors, warnings = _preflight.verdict(fleet, registry, probes, settings, run_hosts, failures,
                                               peers_of)
+        if store is not None and any(_preflight.LOST in e for e in errors) and not store.exists():
+            errors.insert(0, f'the registry {store.source} does not exist, but hosts of this run already '
+                             'run WireGuard (below): it was moved or deleted, or wireguard_registry_path / '
+                             'wireguard_state_dir now points elsewhere. Restore it, point the setting at '
+                             f'it, or rebuild it from the live hosts with `{reg.REBUILD_COMMAND}`')
         result.update(changed=False, hosts=sorted(probes),
                       key_work={h: _preflight.key_work(p.get('networks'), settings.get(h) or {})
                                 for h, p in probes.items()},

@@ -27,6 +27,7 @@ from __future__ import annotations
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import HANDSHAKE_FRESH_SECONDS
 
 REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
+LOST = 'the registry lost it'  # the words of every error about a registry that lost a live host
 FREE_BYTES_MIN = 64 * 1024
 FORWARDING_SYSCTLS = ('net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding')
 
@@ -230,7 +231,7 @@ def live_peer_errors(host, name, net, nf, registry):
     if host not in hosts and (nf.get('config_names') or live.get('peers')):
         errors.append(f'host {host}: {name} runs (public key {live.get("public_key")}) but the registry has '
                       f'no '
-                      f'entry for {host} in {name}: the registry lost it. Restore the registry from a good '
+                      f'entry for {host} in {name}: {LOST}. Restore the registry from a good '
                       f'copy, point wireguard_registry_path at the right file, or rebuild it from the live '
                       f'hosts with `{REBUILD_COMMAND}`')
     for peer in live.get('peers') or ():
@@ -242,7 +243,7 @@ def live_peer_errors(host, name, net, nf, registry):
         if not registered:
             errors.append(f'host {host}: its live {name} has peer {other} ({peer["public_key"]}), a member '
                           f'of '
-                          f'{name}, but the registry has no key for {other}: the registry lost it, and '
+                          f'{name}, but the registry has no key for {other}: {LOST}, and '
                           f'this run would drop the link. Restore the registry from a good copy, or rebuild '
                           f'it from the live hosts with `{REBUILD_COMMAND}`')
         elif registered != peer['public_key'] and _fresh(peer.get('handshake_age')) \

@@ -80,9 +80,9 @@ EXAMPLES = r"""
     name: wg0
   register: wg0
 
-- name: Fail unless wg0 and wg1 are running
+- name: Fail unless wg0 is running (after a play that configured it)
   meshlab.wireguard.wireguard_info:
-    require: [wg0, wg1]
+    require: [wg0]
 """
 
 RETURN = r"""

@@ -185,8 +185,8 @@ EXAMPLES = r"""
 
 - name: Install a key kept in vault (validated first; never over another valid key)
   meshlab.wireguard.wireguard_key:
-    path: /etc/wireguard/wg0.key
-    content: "{{ vault_wg0_private_key }}"
+    path: /etc/wireguard/wg2.key
+    content: "{{ vault_wg2_private_key }}"
 
 - name: Remove a key that is no longer used
   meshlab.wireguard.wireguard_key:

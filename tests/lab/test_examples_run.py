@@ -14,6 +14,7 @@ ANSIBLE_COLLECTIONS_PATH as if installed) on three namespace hosts:
 tests/functional/test_examples.py checks that every example parses and passes --syntax-check.
 """
 import ast
+import base64
 import glob
 import json
 import os
@@ -51,6 +52,10 @@ all:
         ipv4_pool: 100.64.0.0/24
         ipv6_pool: fd3a:6c1e:9b42:100::/64
 """
+
+
+# A private key as `wg genkey` makes it (clamped), for the example that installs a vault key
+VAULT_KEY = base64.b64encode(bytes([0x40] + [7] * 30 + [0x48])).decode()
 
 
 def examples(module):
@@ -95,6 +100,7 @@ def test_key_interface_and_nftables_examples_on_a_host_of_their_own(project):
                    'ansible.builtin.command': 'nft list table inet wireguard_port'}
     plays = [{'name': f'EXAMPLES of {m}', 'hosts': 'h3', 'gather_facts': False, 'tasks': examples(m)}
              for m in ('wireguard_key', 'wireguard_interface')]
+    plays[0]['vars'] = {'vault_wg2_private_key': VAULT_KEY}  # what the user's vault would hold
     plays.append({'name': 'EXAMPLES of wireguard_nftables', 'hosts': 'h3', 'gather_facts': False,
                   'tasks': [nft[0], check_table,
                             {'name': 'It holds the rule', 'ansible.builtin.assert': {
@@ -104,6 +110,7 @@ def test_key_interface_and_nftables_examples_on_a_host_of_their_own(project):
     # wg0: the two peers of "wg0 with two peers" plus the one "exclusive: false" added
     assert len(wg_peers(lab, 'h3')) == 3
     assert lab.exec('h3', 'ip link show wg1', check=False).returncode != 0  # removed again
+    assert lab.exec('h3', 'cat /etc/wireguard/wg2.key').stdout.strip() == VAULT_KEY  # the vault key
     assert lab.exec('h3', 'nft list table inet wireguard_port', check=False).returncode != 0
     assert lab.exec('h3', 'test -e /etc/nftables.d/wireguard-port.nft', check=False).returncode != 0
 
