@@ -9,7 +9,7 @@ Two engines implement one interface (docs/ARCHITECTURE.md, "Engines"):
 Both only handle WireGuard's own state (keys, port, fwmark, peers); the link's addresses, MTU,
 up/down and routes are `_iproute`'s job for both.
 
-`select_engine('auto', ifname)` picks: the kind of an existing link wins ('wireguard' -> kernel,
+`resolve_engine_name('auto', ifname)` picks: the kind of an existing link wins ('wireguard' -> kernel,
 'tun' -> userspace); otherwise kernel when a probe link of type wireguard can be created (it is
 deleted at once), else userspace.
 """
@@ -126,7 +126,3 @@ def make_engine(kind: str) -> Engine:
         return UapiEngine()
     raise EngineError(f'unknown engine {kind!r}')
 
-
-def select_engine(name: str, ifname: str) -> Engine:
-    """The engine that manages IFNAME for the `engine` option NAME ('auto'|'kernel'|'userspace')."""
-    return make_engine(resolve_engine_name(name, ifname))
