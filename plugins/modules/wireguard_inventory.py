@@ -74,11 +74,13 @@ options:
     description:
       - With O(stage=check), the role's C(wireguard_clients_dir), checked like O(registry_path) when
         the fleet has clients; empty with clients is an error (under ansible-runner and AWX there
-        is no default place for client private keys).
+        is no default place for client private keys). The directory must be writable.
     type: path
     default: ''
   psk_secret_path:
-    description: With O(stage=check), the role's C(wireguard_psk_secret_path), checked like O(registry_path).
+    description:
+      - With O(stage=check), the role's C(wireguard_psk_secret_path), checked like O(registry_path).
+      - The controller file the secret is read from must be long enough and mode C(0600).
     type: path
     default: ''
   registry:
@@ -103,12 +105,6 @@ options:
     description: The length of the inline secret (C(wireguard_psk_secret)); 0 when there is none.
     type: int
     default: 0
-  psk_secret_path:
-    description: The controller file the secret is read from (checked - long enough, mode C(0600)).
-    type: path
-  clients_dir:
-    description: The controller directory of client keys and configs (checked - writable).
-    type: path
   key_dir:
     description: The directory of the private key files on the host (for the probe).
     type: path
