@@ -256,6 +256,30 @@ def _device_changes(desired: Device, live: Device) -> Dict[str, object]:
     return out
 
 
+def _address_changes(want: Iterable[str], have: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """(add, remove), sorted; IPv6 link-local addresses on the live link are never removed."""
+    want_addrs, have_addrs = set(want), set(have)
+    add = sorted(want_addrs - have_addrs, key=_iface_sort_key)
+    remove = sorted(
+        (a for a in have_addrs - want_addrs
+         if not _is_link_local_v6(ipaddress.ip_interface(a).network)),
+        key=_iface_sort_key,
+    )
+    return add, remove
+
+
+def _route_changes(want_routes: FrozenSet[str], have: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """(add, remove), sorted; IPv6 link-local routes on the live link are never removed."""
+    have_routes = set(have)
+    add = sorted(want_routes - have_routes, key=_net_sort_key)
+    remove = sorted(
+        (r for r in have_routes - want_routes
+         if not _is_link_local_v6(network(r))),
+        key=_net_sort_key,
+    )
+    return add, remove
+
+
 def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: bool = True,
          manage_routes: bool = True, previous_endpoints: Optional[Dict[str, Optional[str]]] = None,
          now: Optional[float] = None) -> Plan:
@@ -291,27 +315,13 @@ def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: boo
     if desired.link.mtu is not None and (create or desired.link.mtu != live.link.mtu):
         mtu = int(desired.link.mtu)
 
-    want_addrs = set(desired.link.addresses)
-    have_addrs = set(live.link.addresses)
-    addresses_add = sorted(want_addrs - have_addrs, key=_iface_sort_key)
-    addresses_remove = sorted(
-        (a for a in have_addrs - want_addrs
-         if not _is_link_local_v6(ipaddress.ip_interface(a).network)),
-        key=_iface_sort_key,
-    )
-
+    addresses_add, addresses_remove = _address_changes(desired.link.addresses, live.link.addresses)
     routes_add: List[str] = []
     routes_remove: List[str] = []
     if manage_routes:
         peers = resulting_peers(desired.device.peers, live.device.peers, exclusive, roamed)
-        want_routes = routes_for(peers.values(), desired.link.addresses)
-        have_routes = set(live.link.routes)
-        routes_add = sorted(want_routes - have_routes, key=_net_sort_key)
-        routes_remove = sorted(
-            (r for r in have_routes - want_routes
-             if not _is_link_local_v6(network(r))),
-            key=_net_sort_key,
-        )
+        routes_add, routes_remove = _route_changes(routes_for(peers.values(), desired.link.addresses),
+                                                   live.link.routes)
 
     return Plan(
         name=desired.name,
