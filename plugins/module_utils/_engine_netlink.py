@@ -42,6 +42,7 @@ from typing import Dict, Iterable, List, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
+    ENGINE_BY_NAME,
     Engine,
     EngineError,
     kernel_supported,
@@ -295,6 +296,9 @@ def _describe_message(attrs: list) -> str:
     return ' and '.join(parts) or 'empty set'
 
 
+LINK_KIND = ENGINE_BY_NAME['kernel'].link_kind  # 'wireguard'
+
+
 class NetlinkEngine(Engine):
     kind = 'kernel'
 
@@ -313,7 +317,7 @@ class NetlinkEngine(Engine):
             ) from exc
 
     def exists(self, ifname: str) -> bool:
-        return _iproute.link_kind(ifname) == 'wireguard'
+        return _iproute.link_kind(ifname) == LINK_KIND
 
     def preflight(self) -> None:
         if not kernel_supported():
@@ -321,7 +325,7 @@ class NetlinkEngine(Engine):
 
     def create(self, ifname: str) -> None:
         try:
-            _iproute.create_link(ifname, 'wireguard')
+            _iproute.create_link(ifname, LINK_KIND)
         except NetlinkError as exc:
             if getattr(exc, 'code', None) == errno.EOPNOTSUPP:
                 raise EngineError(NO_KERNEL_WIREGUARD) from exc

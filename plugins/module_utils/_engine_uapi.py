@@ -36,12 +36,14 @@ from typing import Iterable, List, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute, _uapi
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import (
+    ENGINE_BY_NAME,
     Engine,
     EngineError,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Plan
 
-SOCKET_DIR = '/var/run/wireguard'
+SOCKET_DIR = ENGINE_BY_NAME['userspace'].socket_dir  # _engines.UAPI_SOCKET_DIR
+LINK_KIND = ENGINE_BY_NAME['userspace'].link_kind  # 'tun'
 WIREGUARD_GO = 'wireguard-go'
 EXTRA_BIN_DIRS = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin')
 START_TIMEOUT = 10.0
@@ -186,14 +188,14 @@ class UapiEngine(Engine):
             raise EngineError(NO_WIREGUARD_GO)
 
     def exists(self, ifname: str) -> bool:
-        return (_iproute.link_kind(ifname) == 'tun'
+        return (_iproute.link_kind(ifname) == LINK_KIND
                 and socket_state(self.socket_path(ifname)) == 'alive')
 
     def create(self, ifname: str) -> None:
         kind = _iproute.link_kind(ifname)
         if kind is not None:
             pids = find_processes(ifname)
-            if kind != 'tun' or not pids:
+            if kind != LINK_KIND or not pids:
                 raise EngineError(
                     f'a {kind or "link"} named {ifname} exists and no wireguard-go runs for it: '
                     'delete that link or choose another interface name'
@@ -226,7 +228,7 @@ class UapiEngine(Engine):
     def _wait_alive(self, ifname: str, path: str) -> bool:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
-            if socket_state(path) == 'alive' and _iproute.link_kind(ifname) == 'tun':
+            if socket_state(path) == 'alive' and _iproute.link_kind(ifname) == LINK_KIND:
                 return True
             time.sleep(POLL)
         return False

@@ -9,20 +9,27 @@ Two engines implement one interface (docs/ARCHITECTURE.md, "Engines"):
 Both only handle WireGuard's own state (keys, port, fwmark, peers); the link's addresses, MTU,
 up/down and routes are `_iproute`'s job for both.
 
-`select_engine('auto', ifname)` picks: the kind of an existing link wins ('wireguard' -> kernel,
-'tun' -> userspace); otherwise kernel when a probe link of type wireguard can be created (it is
-deleted at once), else userspace.
+ENGINES is the one table of engines (name, link kind, factory, UAPI socket directory, probe):
+the `engine` option's choices (ENGINE_NAMES), wireguard_info's discovery and wireguard_probe's
+link facts (live_engine), and the role (a unit test holds its argument spec to ENGINE_NAMES)
+all come from it. Adding an engine is one new file (an Engine subclass) and one entry here.
+
+`resolve_engine_name('auto', ifname)` picks: the kind of an existing link wins ('wireguard' -> kernel,
+'tun' -> userspace); otherwise the first engine in ENGINES whose probe says yes (kernel: a probe
+link of type wireguard can be created, it is deleted at once; userspace: no probe).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Optional
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _iproute
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Device, Plan
 
-ENGINE_NAMES = ('auto', 'kernel', 'userspace')
+# Where wireguard-go (and any UAPI engine) listens: <dir>/<ifname>.sock. Defined here only.
+UAPI_SOCKET_DIR = '/var/run/wireguard'
 
 
 class EngineError(RuntimeError):
@@ -73,15 +80,67 @@ def kernel_supported(probe_name: Optional[str] = None) -> bool:
     return True
 
 
+def _netlink_engine() -> Engine:
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_netlink import NetlinkEngine
+
+    return NetlinkEngine()
+
+
+def _uapi_engine() -> Engine:
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import UapiEngine
+
+    return UapiEngine()
+
+
+def _kernel_probe() -> bool:
+    return kernel_supported()  # looked up at call time (tests replace it)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    name: str                          # the `engine` option's value, Engine.kind
+    link_kind: str                     # IFLA_INFO_KIND of its links (`ip -d link` shows it)
+    factory: Callable[[], Engine]      # imports its file only when used (static import: AnsiballZ)
+    socket_dir: Optional[str] = None   # a UAPI engine's socket directory; None: the link kind suffices
+    probe: Optional[Callable[[], bool]] = None  # 'auto' for a new link: can it be created here?
+
+
+# In 'auto' preference order.
+ENGINES = (
+    EngineSpec('kernel', 'wireguard', _netlink_engine, probe=_kernel_probe),
+    EngineSpec('userspace', 'tun', _uapi_engine, socket_dir=UAPI_SOCKET_DIR),
+)
+ENGINE_BY_NAME: Dict[str, EngineSpec] = {e.name: e for e in ENGINES}
+ENGINE_BY_KIND: Dict[str, EngineSpec] = {e.link_kind: e for e in ENGINES}
+ENGINE_NAMES = ('auto', *ENGINE_BY_NAME)
+LINK_KINDS = tuple(ENGINE_BY_KIND)
+
+
 def _kind_engine(kind: str, ifname: str) -> str:
-    if kind == 'wireguard':
-        return 'kernel'
-    if kind == 'tun':
-        return 'userspace'
-    raise EngineError(
-        f"a link named {ifname} exists and is of kind {kind or 'unknown'!r}, not WireGuard: "
-        'choose another interface name or delete that link'
-    )
+    spec = ENGINE_BY_KIND.get(kind)
+    if spec is None:
+        raise EngineError(
+            f"a link named {ifname} exists and is of kind {kind or 'unknown'!r}, not WireGuard: "
+            'choose another interface name or delete that link'
+        )
+    return spec.name
+
+
+def live_engine(ifname: str, kind: Optional[str], socket_dir: Optional[str] = None) -> Optional[str]:
+    """The engine whose device runs as the link IFNAME of KIND, or None (not WireGuard).
+
+    A UAPI engine's link (TUN) counts only when its socket answers: a TUN link may be anything,
+    and one whose wireguard-go died is absent. socket_dir: instead of the table's (tests).
+    """
+    spec = ENGINE_BY_KIND.get(kind or '')
+    if spec is None:
+        return None
+    if spec.socket_dir is None:
+        return spec.name
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import socket_state
+
+    path = os.path.join(socket_dir or spec.socket_dir, ifname + '.sock')
+    return spec.name if socket_state(path) == 'alive' else None
 
 
 def engine_for_existing(ifname: str) -> Optional[str]:
@@ -106,7 +165,7 @@ def resolve_engine_name(name: str, ifname: str, probe: bool = True) -> Optional[
             return existing
         if not probe:
             return None
-        return 'kernel' if kernel_supported() else 'userspace'
+        return next(e.name for e in ENGINES if e.probe is None or e.probe())
     if existing is not None and existing != name:
         raise EngineError(
             f'{ifname} exists as a {existing} WireGuard interface but engine={name} was asked: '
@@ -116,17 +175,7 @@ def resolve_engine_name(name: str, ifname: str, probe: bool = True) -> Optional[
 
 
 def make_engine(kind: str) -> Engine:
-    if kind == 'kernel':
-        from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_netlink import NetlinkEngine
-
-        return NetlinkEngine()
-    if kind == 'userspace':
-        from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import UapiEngine
-
-        return UapiEngine()
-    raise EngineError(f'unknown engine {kind!r}')
-
-
-def select_engine(name: str, ifname: str) -> Engine:
-    """The engine that manages IFNAME for the `engine` option NAME ('auto'|'kernel'|'userspace')."""
-    return make_engine(resolve_engine_name(name, ifname))
+    spec = ENGINE_BY_NAME.get(kind)
+    if spec is None:
+        raise EngineError(f'unknown engine {kind!r}')
+    return spec.factory()

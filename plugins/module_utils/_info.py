@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What runs: every WireGuard interface of this host, read through its engine (wireguard_info).
 
-- Discovery: kernel links of kind ``wireguard`` (netlink), and userspace interfaces, i.e. TUN
-  links of this network namespace whose UAPI socket ``/var/run/wireguard/<if>.sock`` answers.
+- Discovery: every link of this network namespace whose kind is an engine's (``_engines.ENGINES``):
+  kernel links of kind ``wireguard``, and TUN links whose UAPI socket
+  ``/var/run/wireguard/<if>.sock`` answers (``_engines.live_engine``).
 - Per interface: the engine's ``read()`` (private key dropped at once: only its public key is kept),
   the link's addresses from ``_iproute``, friendly peer names from the ``# name = X`` comments of
   the wg-quick config, and per peer the handshake age and status (HANDSHAKE_FRESH_SECONDS).
@@ -28,7 +29,6 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     PeerStats,
 )
 
-SOCKET_DIR = '/var/run/wireguard'
 CONFIG_DIR = '/etc/wireguard'
 
 
@@ -80,31 +80,20 @@ def _kind(msg) -> Optional[str]:
     return info.get_attr('IFLA_INFO_KIND') if info is not None else None
 
 
-def _socket_alive(path: str) -> bool:
-    # Imported here: _engine_uapi pulls in the engine machinery, needed only when a socket exists.
-    from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import socket_state
+def discover(socket_dir: Optional[str] = None) -> Dict[str, str]:
+    """{ifname: 'kernel'|'userspace'} for every WireGuard interface in this network namespace.
 
-    return socket_state(path) == 'alive'
+    socket_dir: the UAPI socket directory instead of the engine table's (tests).
+    """
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import live_engine
 
-
-def discover(socket_dir: str = SOCKET_DIR) -> Dict[str, str]:
-    """{ifname: 'kernel'|'userspace'} for every WireGuard interface in this network namespace."""
-    found, tuns = {}, set()
     with _iproute.iproute() as ipr:
-        for msg in ipr.get_links():
-            name, kind = msg.get_attr('IFLA_IFNAME'), _kind(msg)
-            if kind == 'wireguard':
-                found[name] = 'kernel'
-            elif kind == 'tun':
-                tuns.add(name)
-    try:
-        entries = sorted(os.listdir(socket_dir))
-    except OSError:
-        entries = []
-    for entry in entries:
-        name = entry[:-len('.sock')]
-        if entry.endswith('.sock') and name in tuns and _socket_alive(os.path.join(socket_dir, entry)):
-            found[name] = 'userspace'
+        links = [(msg.get_attr('IFLA_IFNAME'), _kind(msg)) for msg in ipr.get_links()]
+    found = {}
+    for name, kind in links:
+        engine = live_engine(name, kind, socket_dir)
+        if engine is not None:
+            found[name] = engine
     return found
 
 

@@ -273,10 +273,6 @@ def link_kind(ifname: str) -> Optional[str]:
     return None if link is None else link['kind']
 
 
-def link_exists(ifname: str) -> bool:
-    return link_kind(ifname) is not None
-
-
 def read_link(ifname: str) -> Optional[Link]:
     """The live Link of IFNAME, or None when there is no such link."""
     with _rtnl(ifname, 'read link') as conn:

@@ -52,11 +52,6 @@ def canonical_network(text: str) -> str:
     return str(network(text))
 
 
-def canonical_interface_address(text: str) -> str:
-    """'100.64.0.1/24' stays, a bare address gets /32 or /128."""
-    return str(ipaddress.ip_interface(str(text).strip()))
-
-
 @dataclass(frozen=True)
 class Peer:
     public_key: str

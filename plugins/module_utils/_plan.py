@@ -33,11 +33,15 @@ Comparison rules (documented in docs/ARCHITECTURE.md, "Plan semantics"):
 - Routes: see desired_routes(). With manage_routes=False routes are not looked at at all.
   With exclusive=False the live peers that are kept also keep their routes.
 - PeerChange order: removes, then updates, then adds, each sorted by public key.
+
+predict(desired, live, ...) is the interface once the plan is applied (the diff's "after"); it
+uses the same rules (endpoint_applies, resulting_peers, routes_for), so plan and prediction agree.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from typing import Dict, FrozenSet, Iterable, List, Optional, Tuple
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
@@ -189,6 +193,32 @@ def endpoint_roams(desired: Optional[Interface], live: Optional[Interface],
     return out
 
 
+def endpoint_applies(want: Peer, roamed: bool) -> bool:
+    """Whether the desired endpoint is set on a live peer that differs: not when there is none
+    (no opinion) and not for a roam (the live endpoint is left alone)."""
+    return want.endpoint is not None and not roamed
+
+
+def resulting_peers(desired: Dict[str, Peer], live: Dict[str, Peer], exclusive: bool,
+                    roamed: Iterable[str] = ()) -> Dict[str, Peer]:
+    """{public_key: Peer} the interface has once the plan is applied.
+
+    The desired peers (a live endpoint the plan leaves alone is kept: see endpoint_applies), and
+    with exclusive=False also the live peers desired does not list. ROAMED: public keys of roams.
+    """
+    roamed = set(roamed)
+    peers = {}
+    for key, peer in desired.items():
+        have = live.get(key)
+        if have is not None and have.endpoint and not endpoint_applies(peer, key in roamed):
+            peer = replace(peer, endpoint=have.endpoint)
+        peers[key] = peer
+    if not exclusive:
+        for key, peer in live.items():
+            peers.setdefault(key, peer)
+    return peers
+
+
 def _peer_changes(desired: Dict[str, Peer], live: Dict[str, Peer], exclusive: bool,
                   roamed: Optional[Dict[str, Roam]] = None) -> Tuple[PeerChange, ...]:
     removes: List[PeerChange] = []
@@ -207,7 +237,7 @@ def _peer_changes(desired: Dict[str, Peer], live: Dict[str, Peer], exclusive: bo
         if want is have:
             continue
         fields = peer_diff(want, have)
-        if roamed and key in roamed:
+        if not endpoint_applies(want, bool(roamed) and key in roamed):
             fields = tuple(f for f in fields if f != 'endpoint')
         if fields:
             updates.append(PeerChange('update', key, want, fields))
@@ -224,6 +254,30 @@ def _device_changes(desired: Device, live: Device) -> Dict[str, object]:
     if want_mark != int(live.fwmark or 0):
         out['fwmark'] = want_mark
     return out
+
+
+def _address_changes(want: Iterable[str], have: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """(add, remove), sorted; IPv6 link-local addresses on the live link are never removed."""
+    want_addrs, have_addrs = set(want), set(have)
+    add = sorted(want_addrs - have_addrs, key=_iface_sort_key)
+    remove = sorted(
+        (a for a in have_addrs - want_addrs
+         if not _is_link_local_v6(ipaddress.ip_interface(a).network)),
+        key=_iface_sort_key,
+    )
+    return add, remove
+
+
+def _route_changes(want_routes: FrozenSet[str], have: Iterable[str]) -> Tuple[List[str], List[str]]:
+    """(add, remove), sorted; IPv6 link-local routes on the live link are never removed."""
+    have_routes = set(have)
+    add = sorted(want_routes - have_routes, key=_net_sort_key)
+    remove = sorted(
+        (r for r in have_routes - want_routes
+         if not _is_link_local_v6(network(r))),
+        key=_net_sort_key,
+    )
+    return add, remove
 
 
 def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: bool = True,
@@ -261,29 +315,13 @@ def plan(desired: Optional[Interface], live: Optional[Interface], exclusive: boo
     if desired.link.mtu is not None and (create or desired.link.mtu != live.link.mtu):
         mtu = int(desired.link.mtu)
 
-    want_addrs = set(desired.link.addresses)
-    have_addrs = set(live.link.addresses)
-    addresses_add = sorted(want_addrs - have_addrs, key=_iface_sort_key)
-    addresses_remove = sorted(
-        (a for a in have_addrs - want_addrs
-         if not _is_link_local_v6(ipaddress.ip_interface(a).network)),
-        key=_iface_sort_key,
-    )
-
+    addresses_add, addresses_remove = _address_changes(desired.link.addresses, live.link.addresses)
     routes_add: List[str] = []
     routes_remove: List[str] = []
     if manage_routes:
-        peers = list(desired.device.peers.values())
-        if not exclusive:
-            peers.extend(p for k, p in live.device.peers.items() if k not in desired.device.peers)
-        want_routes = routes_for(peers, desired.link.addresses)
-        have_routes = set(live.link.routes)
-        routes_add = sorted(want_routes - have_routes, key=_net_sort_key)
-        routes_remove = sorted(
-            (r for r in have_routes - want_routes
-             if not _is_link_local_v6(network(r))),
-            key=_net_sort_key,
-        )
+        peers = resulting_peers(desired.device.peers, live.device.peers, exclusive, roamed)
+        routes_add, routes_remove = _route_changes(routes_for(peers.values(), desired.link.addresses),
+                                                   live.link.routes)
 
     return Plan(
         name=desired.name,
@@ -362,3 +400,35 @@ def verify(applied: Plan, desired: Optional[Interface], live: Optional[Interface
         set_up=set_up,
         roamed=tuple(roamed[k] for k in sorted(roamed)),
     )
+
+
+def predict(desired: Optional[Interface], live: Optional[Interface], exclusive: bool = True,
+            manage_routes: bool = True, roamed: Iterable[Roam] = ()) -> Optional[Interface]:
+    """The interface as it will be after the plan is applied (the diff's "after"); None for absent.
+
+    The plan's own rules: resulting_peers (a roam in ROAMED, the Plan's Roam list, or a peer
+    without a desired endpoint keeps its live endpoint; exclusive=False keeps unlisted live
+    peers), routes_for those peers (manage_routes=False: the live routes), and listen_port and MTU
+    kept when the desired value is None.
+    """
+    if desired is None:
+        return None
+    live_dev = live.device if live is not None else Device()
+    live_link = live.link if live is not None else Link(exists=False, mtu=None, up=False)
+    peers = resulting_peers(desired.device.peers, live_dev.peers, exclusive, (r.public_key for r in roamed))
+    routes = routes_for(peers.values(), desired.link.addresses) if manage_routes else live_link.routes
+    device = Device(
+        private_key=desired.device.private_key,
+        listen_port=desired.device.listen_port if desired.device.listen_port is not None
+        else live_dev.listen_port,
+        fwmark=desired.device.fwmark,
+        peers=peers,
+    )
+    link = Link(
+        exists=True,
+        mtu=desired.link.mtu if desired.link.mtu is not None else live_link.mtu,
+        addresses=frozenset(desired.link.addresses),
+        up=True,
+        routes=frozenset(routes),
+    )
+    return Interface(name=desired.name, device=device, link=link)

@@ -24,6 +24,7 @@ host's probe has to look at.
 
 from __future__ import annotations
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import LINK_KINDS
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import HANDSHAKE_FRESH_SECONDS
 
 REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
@@ -324,7 +325,7 @@ def _engine_errors(host, fleet, facts, settings, caps, install):
         if link.get('error'):
             errors.append(f'host {host}: cannot look at the link {name}: {link["error"]}')
             continue
-        if link.get('kind') not in (None, 'wireguard', 'tun'):
+        if link.get('kind') is not None and link['kind'] not in LINK_KINDS:
             errors.append(f'host {host}: a link named {name} of kind {link["kind"]} exists: the network '
                           f'{name} would take it over; rename the network (wireguard_networks[].name) or '
                           'remove that link')

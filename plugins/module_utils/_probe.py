@@ -107,24 +107,12 @@ def supplied_key_facts(value, known: Dict[str, str]) -> dict:
 
 # --------------------------------------------------------------------------- live interfaces
 
-def _socket_alive(ifname: str) -> bool:
-    from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import (
-        socket_path,
-        socket_state,
-    )
-
-    return socket_state(socket_path(ifname)) == 'alive'
-
-
 def link_facts(ifname: str) -> dict:
     """{'kind': ..., 'engine': 'kernel'|'userspace'|None} of the link named IFNAME (kind None: absent)."""
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import live_engine
+
     kind = _iproute.link_kind(ifname)
-    engine = None
-    if kind == 'wireguard':
-        engine = 'kernel'
-    elif kind == 'tun' and _socket_alive(ifname):
-        engine = 'userspace'
-    return {'kind': kind, 'engine': engine}
+    return {'kind': kind, 'engine': live_engine(ifname, kind)}
 
 
 def live_facts(ifname: str, engine: str, config_dir: str, read_device: Callable, now: float) -> dict:

@@ -36,7 +36,6 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     sorted_networks,
 )
 
-RUN_DIR = '/var/run/wireguard'
 ZERO_KEY_HEX = '0' * 64
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 
@@ -63,11 +62,6 @@ class UapiError(Exception):
         hint = _HINTS.get(code)
         parts = [p for p in (message, text, hint) if p]
         super().__init__(': '.join(parts))
-
-
-def socket_path(ifname: str, run_dir: str = RUN_DIR) -> str:
-    """/var/run/wireguard/<ifname>.sock, where wireguard-go listens."""
-    return os.path.join(run_dir, ifname + '.sock')
 
 
 def encode_get() -> bytes:
@@ -249,21 +243,6 @@ def encode_set(plan: Plan, replace_peers: bool = False) -> bytes:
             lines.extend(_peer_lines(change.peer))
         else:
             raise ValueError(f'unknown PeerChange action {change.action!r}')
-    return _finish(lines)
-
-
-def encode_full_set(device: Device) -> bytes:
-    """A `set=1` request that makes the device exactly `device` (replace_peers=true, all peers).
-
-    Used to restore an interface after wireguard-go restarted. listen_port None is left out
-    (a random port), fwmark is always sent.
-    """
-    fields = {'private_key': device.private_key, 'listen_port': device.listen_port,
-              'fwmark': int(device.fwmark or 0)}
-    lines = ['set=1', *_device_lines(fields, replace_peers=True)]
-    for pub in sorted(device.peers):
-        lines.append('public_key=' + b64_to_hex(pub, 'public_key'))
-        lines.extend(_peer_lines(device.peers[pub]))
     return _finish(lines)
 
 

@@ -21,6 +21,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import (
     endpoint_roams,
     handshake_fresh,
     plan,
+    predict,
     routes_for,
     verify,
 )
@@ -365,3 +366,32 @@ def test_verify_compares_only_what_the_plan_touched():
     # a create is verified in full
     created = plan(desired, None)
     assert verify(created, desired, after).peers == plan(desired, after).peers
+
+
+@pytest.mark.parametrize('exclusive', [True, False])
+@pytest.mark.parametrize('manage_routes', [True, False])
+def test_predict_is_what_the_plan_makes(exclusive, manage_routes):
+    """The diff's "after" follows the plan's own rules: planning again from it changes nothing."""
+    want, live = roam_case()  # A roamed to V6 (fresh handshake)
+    want = replace(want, device=replace(want.device, listen_port=None, peers={
+        **want.device.peers, B: replace(PB, endpoint=None)}))  # no opinion on B's endpoint
+    live_peers = {**live.device.peers, B: PB, C: PC}  # C is not desired
+    live = replace(live, device=replace(live.device, listen_port=4000, peers=live_peers))
+    p = plan(want, live, exclusive=exclusive, manage_routes=manage_routes, now=NOW)
+    after = predict(want, live, exclusive, manage_routes, p.roamed)
+    assert after.device.peers[A].endpoint == V6 and after.device.peers[B].endpoint == PB.endpoint
+    assert (C in after.device.peers) is not exclusive
+    assert after.device.listen_port == 4000
+    assert after.link.routes == (routes_for(after.device.peers.values(), want.link.addresses)
+                                 if manage_routes else live.link.routes)
+    after = replace(after, device=replace(after.device, stats=live.device.stats))
+    again = plan(want, after, exclusive=exclusive, manage_routes=manage_routes, now=NOW)
+    assert not again.changed, again.describe()
+
+
+def test_predict_of_absent_and_of_a_create():
+    want = iface([PA])
+    assert predict(None, iface([PA])) is None
+    after = predict(want, None)
+    assert after.device.peers == want.device.peers and after.link.routes == desired_routes(want)
+    assert not plan(want, after).changed

@@ -12,6 +12,7 @@ import time
 import pytest
 import scratch_netns
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._engine_uapi import socket_path
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     Device,
     Peer,
@@ -22,11 +23,9 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
 from ansible_collections.meshlab.wireguard.plugins.module_utils._uapi import (
     UapiClient,
     UapiError,
-    encode_full_set,
     encode_get,
     encode_set,
     parse_get,
-    socket_path,
 )
 
 
@@ -256,10 +255,18 @@ def test_encode_set_replace_peers():
         encode_set(Plan('wg0', peers=(PeerChange('update', A, Peer(A), ('endpoint',)),)), replace_peers=True)
 
 
-def test_encode_full_set():
+def full_set(device):
+    """What production sends to make a device exactly DEVICE: the create plan, replace_peers=true."""
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._model import Interface, Link
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan
+
+    return encode_set(plan(Interface('wg0', device, Link()), None), replace_peers=True)
+
+
+def test_encode_set_of_a_create_sets_every_peer():
     dev = Device(PRIV, None, 0, {B: Peer(B, allowed_ips=('10.2.0.0/16',)), A: Peer(A, PSK)})
-    assert set_lines(encode_full_set(dev)) == [
-        'set=1', f'private_key={h(0x10)}', 'fwmark=0', 'replace_peers=true',
+    assert set_lines(full_set(dev)) == [
+        'set=1', f'private_key={h(0x10)}', 'replace_peers=true',
         f'public_key={h(0xa1)}', f'preshared_key={h(0x55)}', 'replace_allowed_ips=true',
         f'public_key={h(0xb2)}', 'replace_allowed_ips=true', 'allowed_ip=10.2.0.0/16',
     ]
@@ -311,7 +318,7 @@ def test_round_trip_full_set_and_plan():
     from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan
 
     dev = big_device(50)
-    assert apply_set(Device(), encode_full_set(dev)) == dev
+    assert apply_set(Device(), full_set(dev)) == dev
     assert parse_get(to_get_reply(dev)) == dev
     # a plan between two devices, encoded and applied, gives the desired device
     want_peers = dict(dev.peers)
@@ -513,7 +520,7 @@ def test_real_wireguard_go(tmp_path):
     bad = f'set=1\npublic_key={keys.b64_to_hex(pa)}\nlisten_port=1\n' + 'allowed_ip=10.0.0.0/8\n' * 2000
     bad += '\n'
     steps = [encode_set(create, replace_peers=True).decode(), encode_set(update).decode(), bad,
-             encode_full_set(want1).decode()]
+             full_set(want1).decode()]
     out = run_in_lab(tmp_path, steps)
     results = out['results']
     assert len(results) == 4, out

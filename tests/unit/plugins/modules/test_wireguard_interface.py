@@ -15,8 +15,11 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _interface_backend as backend
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _keys, _systemd
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import EngineError
+from ansible_collections.meshlab.wireguard.plugins.module_utils._interface_config import redact_config
+from ansible_collections.meshlab.wireguard.plugins.module_utils._interface_unit import DROPIN_CONTENT
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
     HANDSHAKE_FRESH_SECONDS,
     Device,
@@ -147,10 +150,10 @@ def host(monkeypatch, tmp_path):
             return None
         return 'userspace'
 
-    monkeypatch.setattr(mod, 'resolve_engine_name', resolve)
-    monkeypatch.setattr(mod, 'make_engine', lambda kind: FakeEngine(h))
-    monkeypatch.setattr(mod._iproute, 'read_link', fake_read_link(h))
-    monkeypatch.setattr(mod._iproute, 'apply_link', fake_apply_link(h))
+    monkeypatch.setattr(backend, 'resolve_engine_name', resolve)
+    monkeypatch.setattr(backend, 'make_engine', lambda kind: FakeEngine(h))
+    monkeypatch.setattr(backend._iproute, 'read_link', fake_read_link(h))
+    monkeypatch.setattr(backend._iproute, 'apply_link', fake_apply_link(h))
     monkeypatch.setattr(_systemd, 'RUNNING_DIR', str(tmp_path / 'no-systemd'))
     monkeypatch.setattr(_systemd, 'UNIT_DIR', str(tmp_path / 'etc-systemd-system'))
     h.loaded_dropin = None  # the drop-in as systemd last loaded it (daemon-reload)
@@ -170,7 +173,7 @@ def host(monkeypatch, tmp_path):
         elif verb == 'disable':
             h.unit_enabled = False
         elif verb == 'start':
-            if h.device is not None and h.loaded_dropin != mod.DROPIN_CONTENT:
+            if h.device is not None and h.loaded_dropin != DROPIN_CONTENT:
                 return 1, '', 'wg-quick: `wg0\' already exists'  # plain wg-quick up on a live link
             h.unit_active = True
         elif verb == 'stop':
@@ -363,7 +366,7 @@ def test_an_engine_gone_twice_right_after_its_start_fails(host, run, args):
 def test_engine_errors_are_reported(host, run, args, monkeypatch):
     def boom(name, ifname, probe=True):
         raise EngineError('a link named wg0 exists and is of kind dummy')
-    monkeypatch.setattr(mod, 'resolve_engine_name', boom)
+    monkeypatch.setattr(backend, 'resolve_engine_name', boom)
     assert 'kind dummy' in fail(run, args)['msg']
 
 
@@ -417,7 +420,7 @@ def test_systemd_auto_hands_the_live_interface_over_to_the_unit(host, run, args,
     done = run(args)
     assert done['unit_actions'] == checked['unit_actions']
     assert host.unit_enabled and host.unit_active and host.device is not None  # started on top of it
-    assert dropin.read_bytes() == mod.DROPIN_CONTENT and stat.S_IMODE(dropin.stat().st_mode) == 0o644
+    assert dropin.read_bytes() == DROPIN_CONTENT and stat.S_IMODE(dropin.stat().st_mode) == 0o644
     assert ['/bin/systemctl', 'restart', 'wg-quick@wg0.service'] not in host.commands
     again = run(args)
     assert not again['changed'] and again['unit_actions'] == []
@@ -425,7 +428,7 @@ def test_systemd_auto_hands_the_live_interface_over_to_the_unit(host, run, args,
     dropin.write_bytes(b'[Service]\n')
     fixed = run(args)
     assert fixed['changed'] and fixed['unit_actions'] == ['dropin']
-    assert host.loaded_dropin == mod.DROPIN_CONTENT
+    assert host.loaded_dropin == DROPIN_CONTENT
     # absent: stop (wg-quick down removes the link), disable, remove the drop-in
     gone = run({'name': 'wg0', 'state': 'absent', 'config_path': args['config_path']})
     assert gone['unit_actions'] == ['stop', 'disable', 'remove-dropin']
@@ -446,7 +449,7 @@ def test_systemd_no_and_auto_without_systemd_do_nothing(host, run, args):
 
 def test_redact_config():
     text = 'PrivateKey = abc\n[Peer]\npresharedkey=def\nPublicKey = ghi\n'
-    out = mod.redact_config(text)
+    out = redact_config(text)
     assert 'abc' not in out and 'def' not in out and 'ghi' in out
 
 
@@ -624,7 +627,7 @@ def test_a_partial_verification_still_catches_what_was_not_done(host, run, args)
 def test_a_partial_verification_checks_the_link_items_it_set(host, run, args, monkeypatch):
     run(args)
     # a link that ignores us
-    monkeypatch.setattr(mod._iproute, 'apply_link', lambda name, plan, routes=(): None)
+    monkeypatch.setattr(backend._iproute, 'apply_link', lambda name, plan, routes=(): None)
     result = fail(run, dict(args, addresses=['100.64.0.1/24', '100.64.9.1/24'], mtu=1380))
     remaining = result['remaining_plan']
     assert remaining['addresses_add'] == ['100.64.9.1/24'] and remaining['mtu'] == 1380
