@@ -95,8 +95,12 @@ export_run_env() {
   local run=$1 slot=$2 i x X
   export MESHLAB_T2_RUN=$run MESHLAB_T2_NETWORK
   MESHLAB_T2_NETWORK=$(t2_network "$run")
+  # Fixed MAC addresses (locally administered, by slot and host): a real NIC keeps its MAC over
+  # a reboot, a restarted container would get a new one, and its neighbours would keep sending to
+  # the old MAC until their ARP entry expires (about 30 s, measured): not what a reboot does.
   for ((i = 1; i <= T2_HOSTS; i++)); do
-    export "MESHLAB_T2_IPV4_H$i=$(t2_ipv4 "$slot" "$i")" "MESHLAB_T2_IPV6_H$i=$(t2_ipv6 "$slot" "$i")"
+    export "MESHLAB_T2_IPV4_H$i=$(t2_ipv4 "$slot" "$i")" "MESHLAB_T2_IPV6_H$i=$(t2_ipv6 "$slot" "$i")" \
+      "MESHLAB_T2_MAC_H$i=$(printf '02:6d:74:%02x:00:%02x' "$slot" "$i")"
   done
   for x in "${T2_LANS[@]}"; do
     X=${x^^}
@@ -105,6 +109,7 @@ export_run_env() {
       "MESHLAB_T2_LAN${X}_NET4=$(t2_lan_subnet4 "$slot" "$x")" \
       "MESHLAB_T2_LAN${X}_NET6=$(t2_lan_subnet6 "$slot" "$x")" \
       "MESHLAB_T2_LAN${X}_GW4=$(t2_lan_ipv4 "$slot" "$x" 2)" "MESHLAB_T2_LAN${X}_GW6=$(t2_lan_ipv6 "$slot" "$x" 2)" \
+      "MESHLAB_T2_LAN${X}_GWMAC=$(printf '02:6d:74:%02x:%s:02' "$slot" "0$x")" \
       "MESHLAB_T2_LAN${X}_HOST4=$(t2_lan_ipv4 "$slot" "$x" 3)" "MESHLAB_T2_LAN${X}_HOST6=$(t2_lan_ipv6 "$slot" "$x" 3)"
   done
   export MOLECULE_EPHEMERAL_DIRECTORY=$STATE_ROOT/$run
