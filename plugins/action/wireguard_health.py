@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet, _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 
@@ -65,20 +65,6 @@ def load_registry(args, task_vars):
         return reg.read(reg.spec_from_args(path, args['registry_backend'], args['registry_redis']))
     except reg.RegistryError as exc:
         raise AnsibleActionFail(str(exc)) from None
-
-
-def write_atomic(path, data):
-    """Write bytes next to PATH, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix='.health.', dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def has_matplotlib():
@@ -230,7 +216,7 @@ class ActionModule(ActionBase):
             }
             for fmt in formats:
                 path = os.path.join(out_dir, f'health.{fmt}')
-                write_atomic(path, content[fmt]())
+                write_atomic(path, content[fmt](), mode=0o644, prefix='.health.')
                 files[fmt] = path
         return {'changed': False, 'ok': report['ok'], 'health': report, 'lines': lines, 'files': files}
 
