@@ -271,4 +271,3 @@ def validate(fleet, registry=None):
         if e not in out:
             out.append(e)
     return out
-

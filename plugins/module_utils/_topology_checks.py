@@ -122,4 +122,3 @@ def _address_checks(nets, sites, endpoints, p):
                     p.err(f'host {h}: wireguard_endpoint {ip} is inside {what} {prefix} of network '
                           f'{net["name"]}, which is routed through the tunnel itself: give the '
                           f'address peers reach {h} at over the underlay')
-
