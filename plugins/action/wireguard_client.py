@@ -6,15 +6,14 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import os
 import re
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology as topo
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _controller_checks, _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
@@ -120,7 +119,6 @@ def _read(path):
 
 def _write_private(path, data):
     """Atomic write, mode 0600 from the start; returns True when the content changed."""
-    mode = 'wb' if isinstance(data, bytes) else 'w'
     try:
         with open(path, 'rb') as f:
             old = f.read()
@@ -131,18 +129,7 @@ def _write_private(path, data):
             return False
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=os.path.dirname(path))
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, mode) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, data, mode=0o600)
     return True
 
 

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_native
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _health
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _fleet, _state_paths
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 
 FORMATS = ('json', 'html', 'png', 'txt')
 # formats not given: every format whose library is there (png needs matplotlib), without a word
@@ -57,7 +57,8 @@ def _plain(value):
 
 
 def load_registry(args, task_vars):
-    """The registry the role keeps, read by the same strict reader (any backend)."""
+    """The registry the role keeps, read through the registry facade (plugin_utils/_registry.read):
+    the strict reader (version, schema) of both backends, the same one the role uses."""
     path = args['registry_path']
     if args['registry_backend'] == 'file' and not path:
         path = _state_paths.default('registry_path', os.environ, task_vars)
@@ -65,20 +66,6 @@ def load_registry(args, task_vars):
         return reg.read(reg.spec_from_args(path, args['registry_backend'], args['registry_redis']))
     except reg.RegistryError as exc:
         raise AnsibleActionFail(str(exc)) from None
-
-
-def write_atomic(path, data):
-    """Write bytes next to PATH, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix='.health.', dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def has_matplotlib():
@@ -150,9 +137,10 @@ def render_png(report, title):
     return buf.getvalue()
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(ControllerAction):
+    """Controller-only, on the shared base (argument spec, plain data) like the other actions."""
+
+    ARGUMENT_SPEC = ARGUMENT_SPEC
 
     def _plan(self, args, task_vars):
         from ansible_collections.meshlab.wireguard.plugins.module_utils import _topology
@@ -230,14 +218,11 @@ class ActionModule(ActionBase):
             }
             for fmt in formats:
                 path = os.path.join(out_dir, f'health.{fmt}')
-                write_atomic(path, content[fmt]())
+                write_atomic(path, content[fmt](), mode=0o644, prefix='.health.')
                 files[fmt] = path
         return {'changed': False, 'ok': report['ok'], 'health': report, 'lines': lines, 'files': files}
 
-    def run(self, tmp=None, task_vars=None):
-        task_vars = task_vars or {}
-        result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+    def work(self, args, task_vars, result):
         try:
             if args['phase'] == 'plan':
                 result.update(self._plan(args, task_vars))

@@ -38,6 +38,7 @@ from typing import Dict, List, Optional, Tuple
 from xml.sax.saxutils import quoteattr
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _nftables, _systemd
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
 
 BACKENDS = ('nftables', 'iptables', 'firewalld', 'ufw')
 _KIND = {'zones': 'zone', 'policies': 'policy'}
@@ -205,13 +206,8 @@ class Firewalld:
 
     def _write(self, path, text):
         def call():
-            directory = os.path.dirname(path)
-            os.makedirs(directory, mode=0o750, exist_ok=True)
-            tmp = path + '.meshlab-tmp'
-            with open(tmp, 'w', encoding='utf-8') as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
+            os.makedirs(os.path.dirname(path), mode=0o750, exist_ok=True)
+            write_atomic(path, text, mode=0o644)
         return call
 
     @staticmethod

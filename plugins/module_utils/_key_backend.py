@@ -5,18 +5,23 @@
 
 Order of work (compute first, write once): inspect the file, decide, then (outside check mode)
 create the directory, back up, write a temp file that is 0600 from its first byte, fsync, move it
-into place, and finally apply owner/group/mode. Key material never reaches a message, a warning
-or the diff; only `content` carries it, and only when the user asked for it.
+into place (_atomic.write_atomic), and finally apply owner/group/mode. Key material never reaches
+a message, a warning or the diff; only `content` carries it, and only when the user asked for it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
-import tempfile
 from typing import Dict, List, Optional
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import (
+    TempFileError,
+    fsync_dir,
+    held_umask,
+    module_mover,
+    write_atomic,
+)
 from ansible_collections.meshlab.wireguard.plugins.module_utils._keys import (
     KeyFormatError,
     canonical_key,
@@ -53,17 +58,6 @@ def argument_spec() -> dict:
         'return_content': {'type': 'bool', 'default': False},
         'content': {'type': 'str', 'no_log': True},
     }
-
-
-@contextlib.contextmanager
-def _umask(mask: int):
-    # atomic_move chmods a new file to 0666 & ~umask and backup_local copies before it chmods:
-    # a tight umask keeps the key unreadable to others during those windows.
-    old = os.umask(mask)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 class _Existing:
@@ -211,58 +205,23 @@ class KeyFileBackend:
 
     def _make_backup(self, target: str) -> str:
         try:
-            with _umask(0o077):
+            with held_umask(0o077):
                 return self.module.backup_local(target)
         except Exception as e:
             raise KeyFileError(f'cannot back up {target}: {e}') from None
 
     def _write(self, target: str, key: str) -> None:
-        dirname, base = os.path.split(target)
-        old = None
-        with contextlib.suppress(OSError):
-            old = os.stat(target)
+        # 0600 from the first byte (mkstemp); the old owner kept; the mode stays 0600 until
+        # _apply_file_attributes. A tight umask around atomic_move keeps the key unreadable to others.
+        dirname = os.path.dirname(target)
+        move = module_mover(self.module, keep_dest_attrs=False, umask=0o077,
+                            unsafe_writes=self.module.params.get('unsafe_writes', False))
         try:
-            # mkstemp opens with O_CREAT | O_EXCL and mode 0600: the key is never readable by others.
-            fd, tmp = tempfile.mkstemp(prefix=f'.{base}.', suffix='.tmp', dir=dirname)
-        except OSError as e:
+            write_atomic(target, (key + '\n').encode('ascii'), mode=None, move=move, keep_owner=True)
+        except TempFileError as e:
             raise KeyFileError(f'cannot create a temporary file in {dirname}: {e.strerror}') from None
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write((key + '\n').encode('ascii'))
-                f.flush()
-                os.fsync(f.fileno())
-            if old is not None:
-                # Keep the old owner when replacing; mode stays 0600 until the final chmod.
-                with contextlib.suppress(PermissionError):
-                    os.chown(tmp, old.st_uid, old.st_gid)
-            unsafe = self.module.params.get('unsafe_writes', False)
-            with _umask(0o077):
-                try:
-                    self.module.atomic_move(tmp, target, keep_dest_attrs=False, unsafe_writes=unsafe)
-                except TypeError as e:
-                    if 'keep_dest_attrs' not in str(e):
-                        raise
-                    # ansible-core 2.16 has no keep_dest_attrs and copies the replaced file's mode
-                    # onto the new one: tighten that file first so the new key is never looser.
-                    if old is not None and stat.S_IMODE(old.st_mode) & 0o077:
-                        os.chmod(target, stat.S_IMODE(old.st_mode) & 0o700)
-                    self.module.atomic_move(tmp, target, unsafe_writes=unsafe)
         except Exception as e:
             raise KeyFileError(f'cannot write {target}: {e}') from None
-        finally:
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-        self._fsync_dir(dirname)
-
-    @staticmethod
-    def _fsync_dir(dirname: str) -> None:
-        # Make the rename durable; a failure here changes nothing about correctness.
-        with contextlib.suppress(OSError):
-            fd = os.open(dirname, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
 
     def _apply_file_attributes(self, target: str, changed: bool, diff: dict) -> bool:
         file_args = self.module.load_file_common_arguments(self.module.params, path=target)
@@ -342,7 +301,7 @@ class KeyFileBackend:
                 os.unlink(target)
             except OSError as e:
                 raise KeyFileError(f'cannot remove {target}: {e.strerror}') from None
-            self._fsync_dir(os.path.dirname(target))
+            fsync_dir(os.path.dirname(target))
         result = {'changed': changed, 'path': self.path, 'type': self.type}
         if self.backup_file:
             result['backup_file'] = self.backup_file

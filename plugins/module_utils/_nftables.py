@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils import _systemd
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import module_mover, write_atomic
 
 UNIT_NAME = re.compile(r'^[A-Za-z0-9:_.@-]+\.service$')
 NFT_MISSING = ('nft is not installed on this host: install the nftables package '
@@ -110,19 +110,15 @@ class NftablesFile:
         directory = os.path.dirname(self.p['path']) or '.'
         if not os.path.isdir(directory):
             os.makedirs(directory, mode=0o755)
-        fd, tmp = tempfile.mkstemp(prefix='.meshlab-nft-', dir=directory)
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as f:
-                f.write(content)
-            os.chmod(tmp, 0o644)
+
+        def nft_check(tmp):
             rc, out, err = self.module.run_command([self.nft, '-c', '-f', tmp])
             if rc != 0:
                 self.module.fail_json(msg=f"the rules for {self.p['path']} do not pass `nft -c`; the file "
                                           f'and the live table are unchanged: {err.strip() or out.strip()}')
-            self.module.atomic_move(tmp, self.p['path'])
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+
+        write_atomic(self.p['path'], content, mode=0o644, move=module_mover(self.module), check=nft_check,
+                     prefix='.meshlab-nft-')
 
     def present(self):
         content = self.p['content']

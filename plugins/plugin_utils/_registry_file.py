@@ -17,9 +17,9 @@ import contextlib
 import errno
 import fcntl
 import os
-import tempfile
 import time
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_base import (
     Registry,
     RegistryError,
@@ -79,26 +79,7 @@ def load(path):
 
 def save(path, data):
     """Write atomically: temp file in the same directory, fsync, rename, fsync the directory."""
-    directory = os.path.dirname(os.path.abspath(path)) or '.'
-    text = dump(data)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+    write_atomic(path, dump(data), mode=0o644)
 
 
 class FileRegistry(Registry):

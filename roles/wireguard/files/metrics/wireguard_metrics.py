@@ -623,7 +623,11 @@ def collect(wg: str = 'wg', config_dir: str = DEFAULT_CONFIG_DIR) -> str:
 
 
 def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write next to `path` and rename, so node_exporter never reads a half-written file."""
+    """Write next to `path` and rename, so node_exporter never reads a half-written file.
+
+    The collection's one writer is plugins/module_utils/_atomic.py; this script is installed
+    on hosts on its own and cannot import module_utils, so it keeps this small copy.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix='.wireguard.', suffix='.tmp', dir=directory)
     try:
