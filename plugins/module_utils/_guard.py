@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Dict, Iterable, List, Optional
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import REBUILD_COMMAND
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import handshake_fresh
-
-REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
 
 
 def live_peer_problems(ifname: str, desired, live, desired_names: Dict[str, str],

@@ -11,7 +11,8 @@ out of the diff. `module` is duck-typed (backup_local, atomic_move): nothing her
 from __future__ import annotations
 
 import os
-import tempfile
+
+from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import module_mover, write_atomic
 
 REDACTED_CONFIG_KEYS = ('privatekey', 'presharedkey')
 
@@ -46,25 +47,11 @@ def write_config(module, path, content, backup):
     backup_file = None
     if backup and os.path.exists(path):
         backup_file = module.backup_local(path)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
-    old_umask = os.umask(0o077)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, 'wb') as f:
-            f.write(content)
-            f.flush()
-            os.fsync(f.fileno())
-        # atomic_move copies the old file's mode onto the new one, or applies the umask to a new
-        # file: with the old file 0600 and umask 077 the keys are never readable by others.
-        if os.path.exists(path):
-            os.chmod(path, 0o600)
-        module.atomic_move(tmp, path, unsafe_writes=False)
-    except Exception:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    finally:
-        os.umask(old_umask)
+    # atomic_move copies the old file's mode onto the new one, or applies the umask to a new
+    # file: with the old file 0600 and umask 077 the keys are never readable by others.
+    if os.path.exists(path):
+        os.chmod(path, 0o600)
+    write_atomic(path, content, mode=0o600, move=module_mover(module, umask=0o077))
     os.chmod(path, 0o600)
     return backup_file
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Optional, Tuple, Union
 
 KEY_B64_LEN = 44
+# The way back from a lost or damaged registry, named in every message about one
+REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
 HANDSHAKE_FRESH_SECONDS = 180  # WireGuard rekeys every 120 s; older than 180 s means no live session
 
 

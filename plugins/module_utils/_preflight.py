@@ -25,9 +25,11 @@ host's probe has to look at.
 from __future__ import annotations
 
 from ansible_collections.meshlab.wireguard.plugins.module_utils._engines import LINK_KINDS
-from ansible_collections.meshlab.wireguard.plugins.module_utils._model import HANDSHAKE_FRESH_SECONDS
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import (
+    HANDSHAKE_FRESH_SECONDS,
+    REBUILD_COMMAND,
+)
 
-REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
 LOST = 'the registry lost it'  # the words of every error about a registry that lost a live host
 FREE_BYTES_MIN = 64 * 1024
 FORWARDING_SYSCTLS = ('net.ipv4.ip_forward', 'net.ipv6.conf.all.forwarding')

@@ -17,6 +17,7 @@ import copy
 
 import yaml
 
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import REBUILD_COMMAND
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry_schema
 
 REGISTRY_VERSION = 1
@@ -25,7 +26,6 @@ HEADER = (
     '# No secrets. Written by the role under a lock (<this file>.lock); safe to commit.\n'
     '# Edit only while no play runs. Remove an entry to forget a host (its address becomes free).\n'
 )
-REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
 
 # libyaml's loader when PyYAML has it: every host's run reads the registry several times
 _Loader = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)

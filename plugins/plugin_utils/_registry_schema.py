@@ -34,9 +34,9 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._checks import (
     network_problem,
     port_problem,
 )
+from ansible_collections.meshlab.wireguard.plugins.module_utils._model import REBUILD_COMMAND
 
 REGISTRY_VERSION = 1
-REBUILD_COMMAND = 'ansible-playbook meshlab.wireguard.registry_rebuild -i INVENTORY'
 IFNAME_RE = re.compile(r'^[A-Za-z0-9_=+.-]{1,15}$')
 ROLES = ('member', 'gateway', 'hub', 'spoke')
 TOP_KEYS = ('version', 'networks')
