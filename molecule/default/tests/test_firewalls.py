@@ -281,7 +281,7 @@ def restart_and_check(name, nodes, firewall_check):
     assert len(routes_before) == 2, routes_before  # the other gateway's LAN, IPv4 and IPv6
     firewall_check(name)
     _me, peers = split(nodes, name)
-    assert_pings(host, peers)
+    assert_pings(host, peers, attempts=8)  # as after a unit restart (verify_mesh.assert_restart_recovers)
     lan_ping()
     admin_nft_table([name])  # the admin's runtime table went with the old network namespace
 
