@@ -343,7 +343,13 @@ def test_state_absent_and_back(target, pubs):
 
 # --------------------------------------------------------------------------- scale
 
-def test_thousand_peers(target):
+def test_thousand_peers(target, request):
+    if request.node.callspec.params.get('target') == 'vm':
+        # 216 s on the TCG VMs for what two cheaper tests already prove there and here: the kernel
+        # engine with 1000 peers + routes, create, apply and an unchanged re-read, on both pyroute2
+        # lines (test_engines_kernel.py), and the module's run / re-run / check mode at 1000 peers
+        # (this test on tier 1; the module code above the engine is the same).
+        pytest.skip('1000 peers on the kernel: proven by test_engines_kernel.py (engine) and tier 1 (module)')
     host = target.hosts[0]
     ifname = 'wg1'
     keys = public_keys(target, ifname=ifname)
