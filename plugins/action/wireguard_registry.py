@@ -20,13 +20,20 @@ from ansible_collections.meshlab.wireguard.plugins.plugin_utils import (
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils import _registry as reg
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._action import ControllerAction
 from ansible_collections.meshlab.wireguard.plugins.plugin_utils._plain import plain
+from ansible_collections.meshlab.wireguard.plugins.plugin_utils._registry_rotation import (
+    RotationFailure,
+    rotation_change,
+)
 
 ARGUMENT_SPEC = {
     'path': {'type': 'path', 'default': ''},
     'backend': reg.STORE_OPTIONS['backend'],
     'redis': reg.STORE_OPTIONS['redis'],
     'host': {'type': 'str'},
-    'state': {'type': 'str', 'default': 'present', 'choices': ['present', 'absent', 'read', 'rebuild']},
+    'state': {'type': 'str', 'default': 'present',
+              'choices': ['present', 'absent', 'read', 'rebuild', 'rotate']},
+    'rotation_step': {'type': 'str', 'choices': ['announce', 'commit', 'finish', 'cancel']},
+    'key_created': {'type': 'int'},
     'fleet': {'type': 'dict'},
     'public_keys': {'type': 'dict', 'default': {}},
     'endpoint': {'type': 'str', 'default': ''},
@@ -115,6 +122,11 @@ class ActionModule(ControllerAction):
                 return self._rebuild(args, task_vars, result, store, check)
             if state == 'absent':
                 change = self._absent(host, args['networks'])
+            elif state == 'rotate':
+                if not args['rotation_step']:
+                    raise AnsibleActionFail('rotation_step is required with state=rotate')
+                change = rotation_change(host, args['rotation_step'], plain(args['public_keys']),
+                                         args['key_created'])
             else:
                 if not args['fleet'] or 'networks' not in args['fleet']:
                     raise AnsibleActionFail('fleet is required with state=present: pass the result of '
@@ -124,7 +136,7 @@ class ActionModule(ControllerAction):
             before, after, changed, addresses = store.update(schema_checked(change, store.source), check)
         except reg.RegistryError as exc:
             raise AnsibleActionFail(str(exc)) from None
-        except TopologyFailure as exc:
+        except (TopologyFailure, RotationFailure) as exc:
             raise AnsibleActionFail(str(exc)) from None
         except OSError as exc:  # a write that failed half-way (full disk, permissions)
             raise AnsibleActionFail(_controller_checks.write_failure(path, exc)) from None

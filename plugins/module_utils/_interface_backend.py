@@ -39,6 +39,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._interface_confi
     write_config,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._interface_unit import WgQuickUnit
+from ansible_collections.meshlab.wireguard.plugins.module_utils._signal import ApplySignal, SignalTimeout
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import InputError, Interface, Plan
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan as make_plan
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import predict
@@ -81,6 +82,8 @@ def argument_spec():
         'config_path': {'type': 'path'},
         'backup': {'type': 'bool', 'default': False},
         'systemd': {'type': 'str', 'default': 'auto', 'choices': ['auto', 'yes', 'no']},
+        'apply_signal': {'type': 'path'},
+        'apply_timeout': {'type': 'float', 'default': 120},
     }
 
 
@@ -192,9 +195,13 @@ class InterfaceBackend:
         self.plan_files_and_unit()
         if self.module._diff:
             self.result['diff'] = self.diff()
+        if self.params['apply_signal'] and not self.module.check_mode:
+            self.signal = ApplySignal(self.params['apply_signal'], self.name, self.params['apply_timeout'])
+            self.signal.ready()
         if self.module.check_mode or not self.result['changed']:
             self.module.exit_json(**self.result)
             return
+        self.wait_for_apply_at()
         self.apply()
         self.write_files_and_unit()
         self.verify()
@@ -292,7 +299,20 @@ class InterfaceBackend:
             })
         return diffs
 
-    # 5. apply once
+    # 5. apply once; with apply_signal at the instant the controller sent (a key rotation
+    # switches the rotating host first and its peers a moment later; clocks in sync)
+    def wait_for_apply_at(self):
+        if self.params['apply_signal']:
+            try:
+                at = self.signal.wait()
+            except SignalTimeout as exc:
+                self.fail(str(exc))
+            delay = at - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            self.result['apply_late'] = round(max(0.0, -delay), 3)
+        self.result['applied_at'] = round(time.time(), 3)
+
     def apply(self):
         live = self.live
         try:

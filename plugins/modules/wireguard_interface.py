@@ -222,6 +222,23 @@ options:
       - The unit is never restarted; this module already configured the live interface.
     type: str
     choices: [auto, 'yes', 'no']
+  apply_signal:
+    description:
+      - Apply at an instant the controller sends, once every host taking part is ready. The module
+        checks the inputs, reads the live state and plans, removes an O(apply_signal) left by an
+        earlier run, writes O(apply_signal)C(.)O(name)C(.ready), and waits for O(apply_signal) to
+        hold a wall-clock time (seconds since the epoch); it applies at that time (at once when it
+        is past), writes the files and verifies. Several interfaces of a host may share one
+        O(apply_signal); the caller removes the files afterwards.
+      - Without a signal within O(apply_timeout) nothing is applied and the task fails.
+      - The playbook C(meshlab.wireguard.rotate) uses it (with C(async)) to switch a rotating host's
+        key just before its peers replace the old key. The clocks of the hosts must be in sync (NTP).
+      - Not used in check mode.
+    type: path
+  apply_timeout:
+    description: Seconds to wait for O(apply_signal).
+    type: float
+    default: 120
     default: auto
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -334,6 +351,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+applied_at:
+  description: The wall-clock time at which the change was applied (seconds since the epoch).
+  returned: when a change was applied (not in check mode)
+  type: float
+apply_late:
+  description: How many seconds after the time in O(apply_signal) the change was applied (0 when on time).
+  returned: when O(apply_signal) was given and a change was applied
+  type: float
 engine:
   description:
     - The engine that manages the interface, V(kernel) or V(userspace).

@@ -94,8 +94,10 @@ options:
       - V(read) only returns the registry; nothing is created or changed.
       - V(rebuild) adds the entries that the hosts' M(meshlab.wireguard.wireguard_info) results (the
         variable O(info_var) of O(hosts)) show and the registry lacks; entries it holds are kept.
+      - V(rotate) records one step of a key rotation of O(host) (O(rotation_step)); used by
+        the playbook C(meshlab.wireguard.rotate).
     type: str
-    choices: [present, absent, read, rebuild]
+    choices: [present, absent, read, rebuild, rotate]
     default: present
   fleet:
     description:
@@ -161,6 +163,19 @@ options:
     description: With O(state=rebuild), the variable holding M(meshlab.wireguard.wireguard_info) per host.
     type: str
     default: wireguard_rebuild_info
+  rotation_step:
+    description:
+      - With O(state=rotate), one step of a key rotation of O(host) in every network of
+        O(public_keys) (there: the next public key per network). V(announce) records it as
+        C(next_public_key) (prepared on the host); V(commit) makes it the C(public_key) and keeps
+        the old one as C(previous_public_key), so the peers may swap the live key; V(finish) drops
+        C(next_public_key) and records O(key_created); V(cancel) drops a C(next_public_key) that
+        was never switched to.
+    type: str
+    choices: [announce, commit, finish, cancel]
+  key_created:
+    description: With O(rotation_step=finish), when the new key went live (seconds since the epoch).
+    type: int
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action

@@ -105,6 +105,9 @@ def _check_host(entry, where, p):
     key = _check_key(entry, 'public_key', where, p, required=True)
     for field in ('previous_public_key', 'next_public_key'):
         _check_key(entry, field, where, p, required=False)
+    created = entry.get('key_created')
+    if created is not None and (isinstance(created, bool) or not isinstance(created, int) or created < 0):
+        p.add(where + '.key_created', f'must be seconds since the epoch (a whole number), got {created!r}')
     if 'endpoint' in entry:
         problem = endpoint_host_problem(entry['endpoint'])
         if problem:

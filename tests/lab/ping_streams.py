@@ -1,0 +1,72 @@
+"""10 ms ping streams across tunnels while something changes (key rotation tests, both tiers).
+
+A stream is `ping -n -i 0.01 ADDRESS` started before the change and stopped with SIGINT after it.
+A packet counts as lost when a LATER packet of the same stream was answered and it was not: the
+replies still in flight at the stop are not losses, every gap before the last reply is.
+"""
+import re
+import signal
+import subprocess
+import tempfile
+import time
+
+_REPLY = re.compile(r'^\[([\d.]+)\].*icmp_seq=(\d+) .*time=([\d.]+) ms')
+
+
+def parse(output):
+    """{'replies', 'last_seq', 'lost': [seq, ...], 'worst_ms', 'last_reply_at'} of one `ping -D`."""
+    seen = {}
+    last_at = None
+    for line in output.splitlines():
+        m = _REPLY.search(line)
+        if m:
+            seq = int(m.group(2))
+            seen[seq] = max(seen.get(seq, 0.0), float(m.group(3)))
+            last_at = max(last_at or 0.0, float(m.group(1)))
+    last = max(seen) if seen else 0
+    lost = [s for s in range(1, last + 1) if s not in seen]
+    return {'replies': len(seen), 'last_seq': last, 'lost': lost, 'last_reply_at': last_at,
+            'worst_ms': max(seen.values()) if seen else None}
+
+
+class PingStreams:
+    """Start one stream per (name, argv-starter); stop() returns {name: parse(...)}."""
+
+    def __init__(self):
+        self.procs = {}
+        self.outputs = {}
+
+    def start(self, name, popen):
+        """POPEN(stdout, stderr) -> subprocess.Popen running `ping` (exec'd, so SIGINT reaches it).
+        The output goes to a file: a pipe read only at the end fills up and stops ping."""
+        self.outputs[name] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
+        self.procs[name] = popen(stdout=self.outputs[name], stderr=subprocess.STDOUT)
+
+    def stop(self, settle=1.0):
+        time.sleep(settle)  # the replies of the last packets come back first
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        out = {}
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            f = self.outputs.pop(name)
+            f.seek(0)
+            out[name] = parse(f.read().decode('utf-8', 'replace'))
+            f.close()
+        self.procs = {}
+        return out
+
+
+def ping_argv(address, interval='0.01'):
+    return ['ping', '-n', '-D', '-i', interval, '-W', '2', address]
+
+
+def summary(results):
+    """One line per stream, for the test log and the closing note."""
+    return '; '.join(f"{name}: {r['last_seq']} sent, lost {len(r['lost'])}, worst {r['worst_ms']} ms"
+                     for name, r in sorted(results.items()))
