@@ -48,6 +48,7 @@ ARGUMENT_SPEC = {
     'output_dir': {'type': 'path'},
     'formats': {'type': 'list', 'elements': 'str'},
     'title': {'type': 'str', 'default': 'WireGuard health'},
+    'key_max_age': {'type': 'float', 'default': 0},
 }
 
 
@@ -191,6 +192,9 @@ class ActionModule(ControllerAction):
                 pings[h] = res['replies']
         report = _health.analyse(_plain(args['expected']), infos, pings)
         report['warnings'] = list(args['warnings']) + report['warnings']
+        if args['key_max_age']:
+            report['old_keys'] = _health.old_keys(infos, args['key_max_age'])
+            report['warnings'] += report['old_keys']
         lines = _health.render_text(report)
         files = {}
         formats = args['formats']

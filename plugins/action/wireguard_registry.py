@@ -34,6 +34,7 @@ ARGUMENT_SPEC = {
               'choices': ['present', 'absent', 'read', 'rebuild', 'rotate']},
     'rotation_step': {'type': 'str', 'choices': ['announce', 'commit', 'finish', 'cancel']},
     'key_created': {'type': 'int'},
+    'psk_secret_rotate': {'type': 'bool', 'default': False},
     'fleet': {'type': 'dict'},
     'public_keys': {'type': 'dict', 'default': {}},
     'endpoint': {'type': 'str', 'default': ''},
@@ -109,7 +110,10 @@ class ActionModule(ControllerAction):
                 raise AnsibleActionFail('; '.join(problems))
         try:
             store = reg.open_registry(spec)
-            if args['psk_secret_path']:
+            if args['psk_secret_path'] and args['psk_secret_rotate']:
+                replaced = reg.replace_secret(args['psk_secret_path'], check)
+                result['changed'] = result['psk_secret_replaced'] = replaced
+            elif args['psk_secret_path']:
                 result['psk_secret_created'] = reg.ensure_secret(args['psk_secret_path'], check)
                 result['changed'] = result['psk_secret_created']
             if state == 'read':

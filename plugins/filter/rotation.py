@@ -18,12 +18,13 @@ from ansible_collections.meshlab.wireguard.plugins.plugin_utils._rotation_plan i
 )
 
 
-def wireguard_rotation_plan(fleet, registry, play_hosts, rotate_hosts=None, with_clients=False):
+def wireguard_rotation_plan(fleet, registry, play_hosts, rotate_hosts=None, with_clients=False,
+                            psk_source=None):
     """{'order': hosts to rotate, 'problems': what stops the rotation before any change}."""
     if not isinstance(fleet, dict) or 'networks' not in fleet:
         raise AnsibleFilterError('wireguard_rotation_plan expects the result of wireguard_fleet')
     return rotation_plan(_plain(fleet), _plain(registry or {}), _plain(play_hosts),
-                         _plain(rotate_hosts), bool(with_clients))
+                         _plain(rotate_hosts), bool(with_clients), psk_source or None)
 
 
 def wireguard_rotation_next(prepared, registry, host):

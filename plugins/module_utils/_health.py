@@ -362,6 +362,21 @@ def _unexpected_peers(expected: List[dict], infos: dict) -> List[str]:
     return out
 
 
+def old_keys(infos: dict, max_age_days: float) -> List[str]:
+    """A warning per interface whose private key is older than MAX_AGE_DAYS (wireguard_info's
+    key_age), naming the command that rotates it."""
+    out = []
+    for host in sorted(infos or {}):
+        for ifname, iface in sorted(((infos[host] or {}).get('interfaces') or {}).items()):
+            age = (iface or {}).get('key_age')
+            if age is not None and age > max_age_days * 86400:
+                out.append(f'{host} {ifname}: the private key is {age // 86400} days old '
+                           f'(wireguard_key_max_age is {max_age_days:g}): rotate it with '
+                           'ansible-playbook meshlab.wireguard.rotate '
+                           f"-e '{{\"wireguard_rotate_hosts\": [\"{host}\"]}}'")
+    return out
+
+
 def analyse(expected: List[dict], infos: dict, pings: Optional[dict] = None,
             now: Optional[float] = None, fresh: int = HANDSHAKE_FRESH_SECONDS) -> dict:
     """Health of every expected link plus a hosts x hosts matrix per network."""

@@ -59,7 +59,7 @@ def describe_peer(peer: Peer, stats: Optional[PeerStats], name: Optional[str], n
 
 
 def describe_interface(engine: str, device: Device, link: Optional[Link], public_key: Optional[str],
-                       names: Dict[str, str], now: float) -> dict:
+                       names: Dict[str, str], now: float, key_age: Optional[int] = None) -> dict:
     """One interface as wireguard_info returns it; peers sorted by name, then key."""
     peers = [describe_peer(p, device.stats.get(k), names.get(k), now) for k, p in device.peers.items()]
     peers.sort(key=lambda p: (p['name'] is None, p['name'] or '', p['public_key']))
@@ -71,6 +71,7 @@ def describe_interface(engine: str, device: Device, link: Optional[Link], public
         'addresses': sorted(link.addresses) if link else [],
         'mtu': link.mtu if link else None,
         'up': link.up if link else False,
+        'key_age': key_age,
         'peers': peers,
     }
 
@@ -108,6 +109,22 @@ def read_names(ifname: str, config_dir: str = CONFIG_DIR) -> Dict[str, str]:
         return {}
 
 
+def key_age(ifname: str, config_dir: str = CONFIG_DIR, now: Optional[float] = None) -> Optional[int]:
+    """Seconds since the interface's key file (named in its wg-quick config) was written; None
+    when there is no such config or file. A key rotation writes a new file, so this is the key's age."""
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._wgquick import parse_private_key_path
+
+    try:
+        with open(os.path.join(config_dir, ifname + '.conf'), encoding='utf-8') as f:
+            path = parse_private_key_path(f.read())
+        if path is None:
+            return None
+        mtime = os.stat(path).st_mtime
+    except (OSError, UnicodeDecodeError):
+        return None
+    return max(0, int((time.time() if now is None else now) - mtime))
+
+
 def gather(name: Optional[str] = None, config_dir: str = CONFIG_DIR,
            engine_factory: Optional[Callable] = None, now: Optional[float] = None):
     """({ifname: info}, [warnings]) for every interface, or only NAME (absent: empty dict).
@@ -134,5 +151,6 @@ def gather(name: Optional[str] = None, config_dir: str = CONFIG_DIR,
                         stats=device.stats)  # the private key goes no further
         link = _iproute.read_link(ifname)
         when = time.time() if now is None else now
-        out[ifname] = describe_interface(kind, device, link, public_key, read_names(ifname, config_dir), when)
+        out[ifname] = describe_interface(kind, device, link, public_key, read_names(ifname, config_dir), when,
+                                         key_age(ifname, config_dir, when))
     return out, warnings

@@ -39,11 +39,11 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._interface_confi
     write_config,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._interface_unit import WgQuickUnit
-from ansible_collections.meshlab.wireguard.plugins.module_utils._signal import ApplySignal, SignalTimeout
 from ansible_collections.meshlab.wireguard.plugins.module_utils._model import InputError, Interface, Plan
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import plan as make_plan
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import predict
 from ansible_collections.meshlab.wireguard.plugins.module_utils._plan import verify as verify_plan
+from ansible_collections.meshlab.wireguard.plugins.module_utils._signal import ApplySignal, SignalTimeout
 
 # Peer changes and routes listed in `plan` (and `remaining_plan`); `counts` has the full numbers.
 RESULT_LIST_LIMIT = 20

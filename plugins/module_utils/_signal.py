@@ -16,6 +16,7 @@ No signal within the timeout: nothing is applied (an interrupted run changes not
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -62,9 +63,8 @@ class ApplySignal:
             sleep(POLL_SECONDS)
 
     def clear(self, ready=True):
+        """Remove the instant (and this interface's ready file); the controller removes them after
+        a switch, since every interface of the host reads the same instant."""
         for path in ((self.path, self.ready_path) if ready else (self.path,)):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-            except FileNotFoundError:
-                pass
-        # (the instant is left in place for the host's other interfaces; the controller removes it)

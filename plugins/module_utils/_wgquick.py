@@ -203,3 +203,18 @@ def parse_endpoints(text: str) -> Dict[str, Optional[str]]:
                 endpoint = value
     close()
     return out
+
+
+def parse_private_key_path(text: str) -> Optional[str]:
+    """The key file of `PostUp = wg set %i private-key PATH` (what render writes), or None."""
+    for line in text.splitlines():
+        key, sep, value = line.partition('=')
+        if not sep or key.strip().lower() != 'postup':
+            continue
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            continue
+        if words[:4] == ['wg', 'set', '%i', 'private-key'] and len(words) == 5:
+            return words[4]
+    return None

@@ -119,6 +119,14 @@ options:
     description: Title of the HTML page and the PNG.
     type: str
     default: WireGuard health
+  key_max_age:
+    description:
+      - With O(phase=report), days after which a private key is reported as too old (a warning per
+        interface naming the rotation command, C(health.old_keys) in the result), from the C(key_age) that
+        M(meshlab.wireguard.wireguard_info) returns. V(0) checks nothing.
+    type: float
+    default: 0
+    version_added: 0.3.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.registry_store
@@ -232,7 +240,7 @@ health:
       host at fault when known) and C(detail); C(networks) holds per network the C(hosts) and the
       C(matrix) (row host -> column host -> cell with C(handshake_age), C(ping), C(ok), C(view));
       C(links) every expected link with both ends' views; C(suspects) the hosts whose every link is
-      broken.
+      broken; C(old_keys) (with O(key_max_age)) one warning per interface whose key is too old.
   returned: phase=report
   type: dict
 lines:

@@ -113,6 +113,13 @@ interfaces:
     up:
       description: Whether the link is up.
       type: bool
+    key_age:
+      description:
+        - Seconds since the interface's private key file was written (the key file named in its
+          C(wg-quick) config in O(config_dir), as M(meshlab.wireguard.wireguard_interface) writes
+          it); a key rotation writes a new file. V(null) when there is no such config or file.
+      type: int
+      version_added: 0.3.0
     peers:
       description: The peers, named ones first (by name), then by public key.
       type: list
@@ -158,6 +165,7 @@ interfaces:
       addresses: [100.64.0.1/24]
       mtu: 1420
       up: true
+      key_age: 864000
       peers:
         - public_key: HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw=
           name: h2

@@ -222,6 +222,7 @@ options:
       - The unit is never restarted; this module already configured the live interface.
     type: str
     choices: [auto, 'yes', 'no']
+    default: auto
   apply_signal:
     description:
       - Apply at an instant the controller sends, once every host taking part is ready. The module
@@ -239,7 +240,6 @@ options:
     description: Seconds to wait for O(apply_signal).
     type: float
     default: 120
-    default: auto
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

@@ -44,12 +44,16 @@ options:
       - The public key of the key to promote (what V(prepare) returned); the module refuses to
         promote a O(path)C(.next) that holds another key.
     type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
+    details: Reports what the step would change; V(prepare) cannot know the next public key yet.
   diff_mode:
     support: none
   platform:
+    support: full
     platforms: posix
 """
 

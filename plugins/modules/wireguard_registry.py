@@ -140,8 +140,8 @@ options:
   psk_secret_path:
     description:
       - When set, make sure this file on the controller holds a random secret for preshared-key
-        derivation (48 random bytes, base64, mode C(0600)); created once, never overwritten,
-        never returned. Creation is safe when many hosts try at once.
+        derivation (48 random bytes, base64, mode C(0600)); created once, never overwritten
+        (unless O(psk_secret_rotate=true)), never returned. Creation is safe when many hosts try at once.
     type: path
   registry_existed:
     description:
@@ -166,7 +166,7 @@ options:
   rotation_step:
     description:
       - With O(state=rotate), one step of a key rotation of O(host) in every network of
-        O(public_keys) (there: the next public key per network). V(announce) records it as
+        O(public_keys) (there the next public key per network). V(announce) records it as
         C(next_public_key) (prepared on the host); V(commit) makes it the C(public_key) and keeps
         the old one as C(previous_public_key), so the peers may swap the live key; V(finish) drops
         C(next_public_key) and records O(key_created); V(cancel) drops a C(next_public_key) that
@@ -176,6 +176,14 @@ options:
   key_created:
     description: With O(rotation_step=finish), when the new key went live (seconds since the epoch).
     type: int
+  psk_secret_rotate:
+    description:
+      - Replace the secret in O(psk_secret_path) by a new random one (the old one is kept as
+        O(psk_secret_path)C(.old)); the file must exist. Used by the playbook
+        C(meshlab.wireguard.rotate) with C(wireguard_rotate_psk_secret=true), right before the first
+        switch, so every pair's preshared key changes at the switch of its network.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action

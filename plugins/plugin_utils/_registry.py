@@ -106,6 +106,21 @@ def update(spec, change, check_mode=False):
     return open_registry(spec).update(change, check_mode)
 
 
+def replace_secret(path, check_mode=False):
+    """A new random secret in PATH (0600); the old one kept as PATH.old until the next rotation."""
+    from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
+
+    if not os.path.exists(path):
+        raise RegistryError(f'{path} does not exist: converge first (the role creates it), then rotate')
+    if check_mode:
+        return True
+    with open(path, 'rb') as f:
+        old = f.read()
+    write_atomic(path + '.old', old, mode=0o600)
+    write_atomic(path, base64.b64encode(os.urandom(SECRET_BYTES)).decode('ascii') + '\n', mode=0o600)
+    return True
+
+
 def ensure_secret(path, check_mode=False):
     """Create a random secret file (0600, directory kept) unless it exists; True when created.
 

@@ -22,8 +22,12 @@ def _entry(registry, network, host):
     return ((((registry or {}).get('networks') or {}).get(network) or {}).get('hosts') or {}).get(host)
 
 
-def rotation_plan(fleet, registry, play_hosts, rotate_hosts=None, with_clients=False):
-    """{'order': [hosts], 'problems': [messages]} for rotating ROTATE_HOSTS (None/[]: every member)."""
+def rotation_plan(fleet, registry, play_hosts, rotate_hosts=None, with_clients=False, psk_source=None):
+    """{'order': [hosts], 'problems': [messages]} for rotating ROTATE_HOSTS (None/[]: every member).
+
+    psk_source: None, or where the preshared-key secret is kept when it is to be replaced too
+    ('file' or 'variable'): every member must then rotate (each network's pairs change their
+    preshared keys at its first switch, all at the same instant)."""
     nets = _present_networks(fleet)
     play = list(play_hosts or [])
     members = [h for h in play if any(h in net['members'] for net in nets.values())]
@@ -61,6 +65,15 @@ def rotation_plan(fleet, registry, play_hosts, rotate_hosts=None, with_clients=F
                     f'working then). Rotate {host} when you are ready to hand out the new configs and QR '
                     'codes, with -e wireguard_rotate_with_clients=true, or leave it out of '
                     'wireguard_rotate_hosts')
+    if psk_source == 'variable':
+        problems.append('wireguard_rotate_psk_secret: the secret is wireguard_psk_secret (a variable, '
+                        'e.g. in vault): put the new secret there and run the rotation without '
+                        'wireguard_rotate_psk_secret; only a secret file (wireguard_psk_secret_path) '
+                        'is replaced')
+    elif psk_source and sorted(order) != sorted(members):
+        problems.append('wireguard_rotate_psk_secret: every member must rotate with the secret (each '
+                        'network\'s preshared keys change at its first switch); leave wireguard_rotate_hosts '
+                        'empty')
     return {'order': order, 'problems': problems}
 
 

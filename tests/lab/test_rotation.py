@@ -117,11 +117,15 @@ def test_one_host_rotates_without_losing_a_packet(lab):
     assert all(p['psk'] for p in wg_peers(lab, 'h1', 'wg0').values())
 
 
-def test_the_whole_fleet_rotates_host_by_host(lab, tmp_path):
+def test_the_whole_fleet_rotates_host_by_host_with_a_new_psk_secret(lab):
     old = {h: wg_public_key(lab, h, 'wg0') for h in HOSTS}
+    secret_path = os.path.join(state_dir(lab), 'psk.secret')
+    with open(secret_path) as f:
+        old_secret = f.read()
     streams = streams_for(lab, list(HOSTS))
     try:
-        run = rotate(lab, {'wireguard_rotate_with_clients': True}, label='rotation: fleet')
+        run = rotate(lab, {'wireguard_rotate_with_clients': True, 'wireguard_rotate_psk_secret': True},
+                     label='rotation: fleet and PSK secret')
     finally:
         results = streams.stop()
     print('fleet:', summary(results))
@@ -134,6 +138,27 @@ def test_the_whole_fleet_rotates_host_by_host(lab, tmp_path):
     with open(os.path.join(state_dir(lab), 'clients', 'wg0', 'phone.conf')) as f:
         phone = f.read()
     assert wg_public_key(lab, 'h3', 'wg0') in phone and old['h3'] not in phone
+    # a new secret, the old one kept beside it; the live preshared keys are the new secret's
+    with open(secret_path) as f:
+        assert f.read() != old_secret
+    with open(secret_path + '.old') as f:
+        assert f.read() == old_secret
+    assert old_secret.strip() not in run.stdout + run.stderr
+    again = run_site(lab, INV, label='rotation: converge after the fleet')
+    assert again.rc == 0 and again.total_changed() == 0, again.tail()
+
+
+def test_health_reports_keys_older_than_the_maximum_age(lab):
+    health = os.path.join(ROOT, 'playbooks', 'health.yml')
+    time.sleep(2)
+    run = run_site(lab, INV, args=['-e', '{"wireguard_key_max_age": 0.00001}'], playbook=health,
+                   label='rotation: health with a maximum key age')
+    assert run.rc == 0, run.tail()
+    for h in HOSTS:
+        assert f'{h} wg0: the private key is 0 days old (wireguard_key_max_age is 1e-05)' in run.stdout
+    run = run_site(lab, INV, args=['-e', '{"wireguard_key_max_age": 365}'], playbook=health,
+                   label='rotation: health, keys young enough')
+    assert run.rc == 0 and 'the private key is' not in run.stdout
 
 
 def test_a_killed_rotation_is_completed_by_a_re_run(lab):

@@ -137,3 +137,45 @@ def test_health_playbook_after_reboot():
     print(f"health playbook: {time.monotonic() - t0:.0f} s")
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])
     assert "all 3 links up" in proc.stdout, proc.stdout[-3000:]
+
+
+def test_key_rotation_loses_no_packet(nodes):
+    """playbooks/rotate.yml replaces the keys of vm1 (Debian 12 kernel) and vm2 (Debian 13) one after
+    the other while 10 ms ping streams run both ways across every link: none is lost."""
+    sys.path.insert(0, str(PROJECT / "tests" / "lab"))
+    from ping_streams import parse, summary
+
+    lab = vmlab.VMLab(os.environ["VMLAB_NAME"])
+    old = {n.name: n.public_key for n in nodes}
+    streams = {}
+    for node in nodes:
+        _me, peers = split(nodes, node.name)
+        for p in peers:
+            out = f"/run/meshlab-stream-{p.name}.txt"
+            pid = lab.ssh(node.name, f"nohup ping -n -D -i 0.01 -W 2 {p.tunnel_ipv4} >{out} 2>&1 & echo $!")
+            streams[f"{node.name}->{p.name}"] = (node.name, pid.stdout.strip(), out)
+    time.sleep(2)
+    try:
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
+                   ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".build" / "collections"))
+        t0 = time.monotonic()
+        cmd = ["ansible-playbook", "-i", os.path.dirname(INVENTORY), "meshlab.wireguard.rotate",
+               "-e", '{"wireguard_rotate_hosts": ["vm1", "vm2"]}']
+        proc = subprocess.run(cmd, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=1500,
+                              check=False)
+        ended = time.time()
+        print(f"rotation of vm1 and vm2: {time.monotonic() - t0:.0f} s")
+        time.sleep(1.5)
+    finally:
+        results = {}
+        for name, (host, pid, out) in streams.items():
+            lab.ssh(host, f"kill -INT {pid}; sleep 0.5", check=False)
+            results[name] = parse(lab.ssh(host, f"cat {out}; rm -f {out}").stdout)
+    print("kernel rotation:", summary(results))
+    assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])
+    for n in ("vm1", "vm2"):
+        assert _host(n).check_output(f"wg show {IFNAME} public-key") != old[n]
+    for name, r in results.items():
+        assert r["last_reply_at"] and r["last_reply_at"] > ended, (name, r)
+        assert r["lost"] == [], (name, r)

@@ -509,3 +509,16 @@ def exported_metric_names(text):
     for fam in text_string_to_metric_families(text):
         names.update(s.name for s in fam.samples)
     return names
+
+
+def test_key_age_from_the_wg_quick_config(tmp_path):
+    key = tmp_path / 'wg0.key'
+    key.write_text('secret\n')
+    os.utime(key, (NOW - 90 * 86400, NOW - 90 * 86400))
+    (tmp_path / 'wg0.conf').write_text(f'[Interface]\nPostUp = wg set %i private-key {key}\n')
+    assert wm.key_age('wg0', str(tmp_path), NOW) == 90 * 86400
+    assert wm.key_age('wg1', str(tmp_path), NOW) is None
+    ifs = wm.parse_interfaces(DUMP)
+    ifs[0]['key_age'] = 90 * 86400
+    text = wm.render(wm.parse_dump(DUMP), interfaces=ifs, now=NOW)
+    assert by(sample_map(text, 'wireguard_key_age_seconds'), 'interface') == {('wg0',): 90 * 86400}

@@ -52,6 +52,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -193,6 +194,23 @@ def load_names(interfaces, config_dir: str = DEFAULT_CONFIG_DIR) -> Dict[Tuple[s
         for key, name in parse_names(text).items():
             out[(ifname, key)] = name
     return out
+
+
+def key_age(ifname: str, config_dir: str = DEFAULT_CONFIG_DIR, now: Optional[float] = None) -> Optional[int]:
+    """Seconds since the interface's key file was written: the file of the config's
+    `PostUp = wg set %i private-key PATH` line (the role writes it; a rotation writes a new file)."""
+    try:
+        with open(os.path.join(config_dir, ifname + '.conf'), encoding='utf-8') as f:
+            for line in f:
+                key, sep, value = line.partition('=')
+                if sep and key.strip().lower() == 'postup':
+                    words = shlex.split(value)
+                    if words[:4] == ['wg', 'set', '%i', 'private-key'] and len(words) == 5:
+                        mtime = os.stat(words[4]).st_mtime
+                        return max(0, int((time.time() if now is None else now) - mtime))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return None
 
 
 def load_expected(path: str) -> Tuple[Optional[Dict[str, List[dict]]], Optional[str]]:
@@ -447,6 +465,11 @@ def render(peers: List[dict], names: Optional[Dict[Tuple[str, str], str]] = None
                [([('interface', i['interface']), ('public_key', i['public_key']),
                   ('listen_port', i['listen_port']), ('engine', i.get('engine') or 'unknown')], 1)
                 for i in sorted(interfaces or [], key=lambda i: i['interface'])])
+    out.family('wireguard_key_age_seconds', 'gauge',
+               'Seconds since the interface\'s private key file was written (key rotation renews it)',
+               [([('interface', i['interface'])], i['key_age'])
+                for i in sorted(interfaces or [], key=lambda i: i['interface'])
+                if i.get('key_age') is not None])
     out.family('wireguard_peer_info', 'gauge',
                'A peer of the interface: its allowed IPs and current endpoint ("" when none)',
                [([*ident(p['interface'], p['public_key']), ('allowed_ips', p['allowed_ips']),
@@ -591,6 +614,7 @@ class Collector:
         interfaces = parse_interfaces(dump)
         for i in interfaces:
             i['engine'] = engine_of(i['interface'], self.sys_class_net)
+            i['key_age'] = key_age(i['interface'], self.config_dir, now)
         expected, _err = self.expected()
         names = load_names({p['interface'] for p in peers} | {i['interface'] for i in interfaces},
                            self.config_dir)

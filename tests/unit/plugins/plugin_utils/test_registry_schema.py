@@ -71,6 +71,8 @@ CASES = {
     'key an int': (broken(lambda d: h(d).update(public_key=5)), 'must be a string'),
     'bad previous key': (broken(lambda d: h(d, 'h2').update(previous_public_key='nope')),
                          'hosts.h2.previous_public_key'),
+    'key_created not a time': (broken(lambda d: h(d, 'h2').update(key_created='yesterday')),
+                               'hosts.h2.key_created'),
     'endpoint with port': (broken(lambda d: h(d).update(endpoint='198.51.100.11:51820')), 'holds a port'),
     'endpoint spaces': (broken(lambda d: h(d).update(endpoint='h 1')), 'contains spaces'),
     'endpoint loopback': (broken(lambda d: h(d).update(endpoint='127.0.0.1')), 'loopback'),
