@@ -43,6 +43,7 @@ class Target:
     systemd = 'no'              # the module's `systemd` option on these hosts
     inventory = ''
     hosts: List[str] = []
+    mesh_ok = False             # the plain mesh is known to be in place (test_wireguard_interface)
 
     def sh(self, host: str, cmd: str, check: bool = True, timeout: float = 60):
         """Run a /bin/sh command line inside HOST; returns a CompletedProcess (text)."""

@@ -15,12 +15,17 @@ own snapshots, and undo their change. Then: a valid unclamped key and a changed 
 converge (classes 3 and 6), a full disk during a registry write, wireguard-go killed right after
 it was configured, ansible-playbook killed in the middle of a module; and the lab converged with
 changed=0 at the end.
+
+Every case is its own `ansible-playbook site.yml` run with its own command line, but forked from
+one of WORKERS servers that imported Ansible once (tests/lab/playbook_forkserver.py): the same
+run without Python's start-up and imports, a third of a case refused at the check stage.
 """
 
 import concurrent.futures
 import contextlib
 import json
 import os
+import queue
 import re
 import shutil
 import signal
@@ -30,6 +35,7 @@ import tempfile
 import time
 
 import bad_inputs
+import playbook_forkserver
 import pytest
 import pytest_nslab
 import state_snapshot as snap
@@ -185,8 +191,24 @@ def stage_of(output):
     return None
 
 
-def run_case(lab, case, ctx):
-    """ansible-playbook site.yml for CASE against the lab; its own controller files in ctx.dir."""
+def case_env():
+    """The environment of every case's ansible-playbook run."""
+    return dict(
+        os.environ,
+        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+        ANSIBLE_NOCOLOR='1',
+        ANSIBLE_FORCE_COLOR='0',
+        ANSIBLE_RETRY_FILES_ENABLED='0',
+        ANSIBLE_DEPRECATION_WARNINGS='0',
+    )
+
+
+def run_case(lab, case, ctx, servers=None):
+    """ansible-playbook site.yml for CASE against the lab; its own controller files in ctx.dir.
+
+    SERVERS (a queue of playbook_forkserver.ForkServer): the run is forked from one of them, the
+    same command line in the same environment without Python's start-up; a case that needs its
+    own mount namespace (read-only controller directory) runs as a process of its own."""
     extra = {
         'wireguard_registry_path': os.path.join(ctx.dir, 'wireguard-registry.yml'),
         'wireguard_state_dir': os.path.join(ctx.dir, 'state'),
@@ -219,20 +241,24 @@ def run_case(lab, case, ctx):
             'sh',
             *cmd,
         ]
-    env = dict(
-        os.environ,
-        ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-        ANSIBLE_NOCOLOR='1',
-        ANSIBLE_FORCE_COLOR='0',
-        ANSIBLE_RETRY_FILES_ENABLED='0',
-        ANSIBLE_DEPRECATION_WARNINGS='0',
-    )
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if servers is not None and not ctx.read_only:
+        server = servers.get()
+        try:
+            out, err = os.path.join(ctx.case_dir, 'stdout'), os.path.join(ctx.case_dir, 'stderr')
+            rc = server.run(cmd, ROOT, out, err, timeout=600)
+        finally:
+            servers.put(server)
+        with open(out) as f_out, open(err) as f_err:
+            proc = subprocess.CompletedProcess(cmd, rc, f_out.read(), f_err.read())
+        return proc, time.monotonic() - t0
+    proc = subprocess.run(
+        cmd, cwd=ROOT, env=case_env(), capture_output=True, text=True, timeout=600, check=False
+    )
     return proc, time.monotonic() - t0
 
 
-def try_case(lab, case, workroot, new_private, private_keys):
+def try_case(lab, case, workroot, new_private, private_keys, servers=None):
     """Prepare, run and judge one case; returns (problems, record). Host changes are not made here."""
     workdir = tempfile.mkdtemp(prefix=case.id + '.', dir=workroot)
     ctx = Ctx(lab, workdir, new_private, private_keys)
@@ -242,7 +268,7 @@ def try_case(lab, case, workroot, new_private, private_keys):
     if case.controller:
         case.controller(ctx)
     before = snap.controller_state(workdir)
-    proc, seconds = run_case(lab, case, ctx)
+    proc, seconds = run_case(lab, case, ctx, servers)
     after = snap.controller_state(workdir)
     out = proc.stdout + proc.stderr
     stage = stage_of(out)
@@ -316,6 +342,18 @@ def new_private():
 
 
 @pytest.fixture(scope='module')
+def servers():
+    """WORKERS ansible-playbook fork servers (playbook_forkserver), one per case run at a time."""
+    pool = queue.Queue()
+    started = [playbook_forkserver.ForkServer(case_env()) for _ in range(WORKERS)]
+    for server in started:
+        pool.put(server)
+    yield pool
+    for server in started:
+        server.close()
+
+
+@pytest.fixture(scope='module')
 def records():
     found = []
     yield found
@@ -330,7 +368,7 @@ def test_catalogue_has_at_least_80_distinct_cases():
 
 
 def test_bad_inputs_that_touch_no_host_are_refused_in_parallel(
-    lab, workroot, new_private, private_keys, records
+    lab, workroot, new_private, private_keys, records, servers
 ):
     cases = [c for c in bad_inputs.CASES if c.parallel]
     hosts_before = snap.fleet_state(lab, HOSTS)
@@ -338,7 +376,7 @@ def test_bad_inputs_that_touch_no_host_are_refused_in_parallel(
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
         results = list(
-            pool.map(lambda c: guarded(try_case, lab, c, workroot, new_private, private_keys), cases)
+            pool.map(lambda c: guarded(try_case, lab, c, workroot, new_private, private_keys, servers), cases)
         )
     pytest_nslab.TIMINGS.append(
         (f'bad inputs: {len(cases)} cases in parallel ({WORKERS} at a time)', time.monotonic() - t0)
@@ -351,7 +389,7 @@ def test_bad_inputs_that_touch_no_host_are_refused_in_parallel(
 
 
 def test_bad_inputs_that_change_a_host_are_refused_one_by_one(
-    lab, workroot, new_private, private_keys, records
+    lab, workroot, new_private, private_keys, records, servers
 ):
     cases = [c for c in bad_inputs.CASES if not c.parallel]
     shared_before = shared_controller_state(lab)
@@ -368,7 +406,7 @@ def test_bad_inputs_that_change_a_host_are_refused_one_by_one(
             if case.serial:
                 refresh_handshakes(lab)
             before = snap.fleet_state(lab, HOSTS)
-            problems, record = guarded(try_case, lab, case, workroot, new_private, private_keys)
+            problems, record = guarded(try_case, lab, case, workroot, new_private, private_keys, servers)
             changed = snap.differences(before, snap.fleet_state(lab, HOSTS))
         finally:
             for host, undo in reversed(done):
