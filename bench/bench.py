@@ -795,15 +795,17 @@ class MeshBench:
         self.logs = logs
         self.site = os.path.join(REPO, 'site.yml')
 
-    def run(self):
-        results, errors = [], []
+    def run(self, out):
+        """Fills OUT ({'sizes': [], 'errors': []}) size by size: a run stopped half-way keeps what
+        it measured."""
+        out.update({'forks': self.args.forks, 'repeat': self.args.repeat})
         for n in self.args.sizes:
             try:
-                results.append(self.one(n))
+                out['sizes'].append(self.one(n))
             except BenchError as exc:  # the other sizes still run; the report names the failure
                 log(f'mesh N={n} FAILED: {exc}')
-                errors.append({'n': n, 'error': str(exc)[:3000]})
-        return {'forks': self.args.forks, 'repeat': self.args.repeat, 'sizes': results, 'errors': errors}
+                out['errors'].append({'n': n, 'error': str(exc)[:3000]})
+        return out
 
     def one(self, n):
         d = os.path.join(WORK, f'mesh-{n}')
@@ -965,16 +967,22 @@ def main(argv=None):
     t0 = time.monotonic()
     fingerprint = code_fingerprint()
     failed = False
-    if not args.skip_peers:
-        try:
-            data['peers'] = PeersBench(args, logs).run()
-        except BenchError as exc:
-            log(f'peers FAILED: {exc}')
-            data['peers_error'] = str(exc)[:3000]
-            failed = True
-    if not args.skip_mesh:
-        data['mesh'] = MeshBench(args, logs).run()
-        failed = failed or bool(data['mesh']['errors'])
+    try:
+        if not args.skip_peers:
+            try:
+                data['peers'] = PeersBench(args, logs).run()
+            except BenchError as exc:
+                log(f'peers FAILED: {exc}')
+                data['peers_error'] = str(exc)[:3000]
+                failed = True
+        if not args.skip_mesh:
+            data['mesh'] = {'sizes': [], 'errors': []}
+            MeshBench(args, logs).run(data['mesh'])
+            failed = failed or bool(data['mesh']['errors'])
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (nslab's handler): report what was measured
+        log('stopped: writing the report of what was measured so far')
+        data['interrupted'] = True
+        failed = True
     data['load_after'] = loadavg()
     data['duration'] = round(time.monotonic() - t0, 1)
     data['code_changed_during_run'] = code_fingerprint() != fingerprint

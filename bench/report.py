@@ -412,7 +412,8 @@ def analysis_section(data):
                          'alone) and the read-back.') if fixed is not None else ''
             notes.append(
                 f"- **{peers['peers']} peers.** The module alone takes {fmt(first['module'], 3)} s against "
-                f"{fmt(first['syncconf'], 3)} s for `wg syncconf` plus the ping module alone "
+                f"{fmt(first['syncconf'], 3)} s for `wg syncconf` plus "
+                f"{fmt(peers['summary'].get('ping_alone'), 3)} s for the ping module alone "
                 f"({fmt(r, 1)}x).{fixed_txt} `wg` is one "
                 'small C program with one UAPI exchange; the module is a Python process that starts '
                 "Ansible's module code, checks every peer argument, reads the device, plans, applies, "
@@ -490,6 +491,13 @@ def failures_section(data):
     if data.get('code_changed_during_run'):
         out.append('- **The code under test (roles, plugins, playbooks) changed while this run was going: '
                    'its figures are not valid.** Run `make bench` again on a tree nobody edits.')
+    if data.get('interrupted'):
+        measured = {s['n'] for s in (data.get('mesh') or {}).get('sizes', [])}
+        wanted = (data.get('args') or {}).get('sizes') or []
+        missing = [n for n in wanted if n not in measured]
+        out.append('- **The run was stopped before its end**'
+                   + (f" (not measured: N={', '.join(str(n) for n in missing)})" if missing else '')
+                   + '; what is below was measured before that.')
     if data.get('peers_error'):
         out.append(f"- Part 2 (peers) failed: `{data['peers_error'].splitlines()[0]}`")
     for e in (data.get('mesh') or {}).get('errors', []):
