@@ -80,11 +80,17 @@ def assert_converged_with(lab, host, keys):
     assert not [f for f in key_files(lab, host) if f.endswith(('.next', '.old'))]
 
 
+def switch_report(run):
+    """The playbook's "when each host switched" lines (host/network +seconds after the instant)."""
+    return [line.strip() for line in run.stdout.splitlines() if ' s; ' in line and '"msg"' in line]
+
+
 def assert_no_loss(results, run):
     """Every stream ran across the whole rotation (a reply after it ended) and lost nothing."""
+    print('switches:', switch_report(run))
     for name, r in results.items():
         assert r['last_reply_at'] and r['last_reply_at'] > run.ended_at, (name, r)
-        assert r['lost'] == [], (name, r)
+        assert r['lost'] == [], (name, r, switch_report(run))
 
 
 def test_a_host_with_clients_is_refused_without_consent(lab):
