@@ -54,7 +54,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -463,6 +463,27 @@ class VMLab:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 timeout=10,
             )  # fmt: skip
+
+    def clock_offset(self, host: str, samples: int = 5) -> Tuple[float, float]:
+        """(the VM's wall clock minus this machine's, the round trip of the best sample) in seconds:
+        of SAMPLES `date` calls over SSH, the one with the shortest round trip, read at its middle."""
+        best = None
+        for _ in range(samples):
+            t0 = time.time()
+            remote = float(self.ssh(host, "date +%s.%N").stdout)
+            t1 = time.time()
+            if best is None or t1 - t0 < best[1]:
+                best = (remote - (t0 + t1) / 2, t1 - t0)
+        return best
+
+    def sync_clock(self, host: str) -> Tuple[float, float]:
+        """Set the VM's wall clock to this machine's (within half a round trip; no NTP in the lab,
+        and QEMU starts the guest clock from an RTC that counts whole seconds). Returns the
+        offset left, as clock_offset() measures it."""
+        offset, _rtt = self.clock_offset(host)
+        self.ssh(host, "python3 -c 'import time; time.clock_settime(time.CLOCK_REALTIME, "
+                       f"time.clock_gettime(time.CLOCK_REALTIME) - {offset!r})'")
+        return self.clock_offset(host)
 
     def reboot(self, names: List[str], timeout: float = DEFAULT_TIMEOUT, log=None) -> Dict[str, float]:
         """`systemctl reboot` on each host (all at once), then wait until each is back on a new
