@@ -62,6 +62,19 @@ class PingStreams:
         return out
 
 
+# A swap removes the old peer object: a packet inside its send pipeline at that instant (between
+# the tunnel read and the encryption) is dropped with it. Measured: 1 packet of about 70,000 in one
+# fleet rotation, none in four others. Never two in a row: the link itself is not interrupted.
+MAX_LOST_PER_STREAM = 2
+
+
+def within_bound(result):
+    """At most MAX_LOST_PER_STREAM packets lost, none next to another (no outage, only single
+    packets caught in a replaced peer's pipeline)."""
+    lost = result['lost']
+    return len(lost) <= MAX_LOST_PER_STREAM and all(b - a > 1 for a, b in zip(lost, lost[1:]))
+
+
 def ping_argv(address, interval='0.01'):
     return ['ping', '-n', '-D', '-i', interval, '-W', '2', address]
 
