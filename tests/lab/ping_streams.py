@@ -66,13 +66,18 @@ class PingStreams:
 # the tunnel read and the encryption) is dropped with it. Measured: 1 packet of about 70,000 in one
 # fleet rotation, none in four others. Never two in a row: the link itself is not interrupted.
 MAX_LOST_PER_STREAM = 2
+# Kernel WireGuard on QEMU TCG VMs (emulated CPUs): the peers' swap and the handshake take about
+# 0.4 s there, and with the 0.2 s peer delay the rotating host's queue of 128 packets per peer
+# (0.64 s of these 200 packets/s) overflows by a few: 0-3 lost per stream with the clocks set,
+# worst RTT 0.4-0.75 s (measured). Bounded at 0.2 s of a stream.
+MAX_LOST_PER_STREAM_TCG = 20
 
 
-def within_bound(result):
-    """At most MAX_LOST_PER_STREAM packets lost, none next to another (no outage, only single
-    packets caught in a replaced peer's pipeline)."""
+def within_bound(result, max_lost=MAX_LOST_PER_STREAM, isolated=True):
+    """At most MAX_LOST packets lost and, when ISOLATED, none next to another (no outage, only
+    single packets caught in a replaced peer's pipeline)."""
     lost = result['lost']
-    return len(lost) <= MAX_LOST_PER_STREAM and all(b - a > 1 for a, b in zip(lost, lost[1:]))
+    return len(lost) <= max_lost and (not isolated or all(b - a > 1 for a, b in zip(lost, lost[1:])))
 
 
 def ping_argv(address, interval='0.01'):
