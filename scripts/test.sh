@@ -53,7 +53,8 @@ stage molecule-podman bash lab/podman/molecule.sh
 # Lab tier 3: one VM lab (Debian 12 and 13 VMs) booted once and shared by both kernel stages
 # (VMLAB_SHARED; each user resets it first); torn down here, also when a stage fails or on exit.
 export VMLAB_SHARED=kernel-$$
-trap '"$BIN/python" lab/vm/vmlab.py down --name "$VMLAB_SHARED" >/dev/null 2>&1' EXIT
+# (the lab is torn down below and the variable unset; the trap covers a stage that never returns)
+trap 'if [[ -n ${VMLAB_SHARED:-} ]]; then "$BIN/python" lab/vm/vmlab.py down --name "$VMLAB_SHARED" >/dev/null 2>&1; fi' EXIT
 stage vm-lab-up "$BIN/python" lab/vm/vmlab.py up 3 --name "$VMLAB_SHARED"
 stage molecule-kernel bash lab/vm/molecule.sh
 # The interface suite runs again on kernel VMs (netlink engine): both engines, one suite.
