@@ -40,7 +40,8 @@ class ApplySignal:
         directory = os.path.dirname(self.path) or '.'
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o700)
-        self.clear(ready=False)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
         write_atomic(self.ready_path, f'{os.getpid()}\n', mode=0o600)
 
     def wait(self, clock=time.monotonic, sleep=time.sleep):
@@ -61,10 +62,3 @@ class ApplySignal:
                 raise SignalTimeout(f'no apply signal in {self.path} within {self.timeout:g} s (the run '
                                     'that armed it stopped?): nothing was applied; run it again')
             sleep(POLL_SECONDS)
-
-    def clear(self, ready=True):
-        """Remove the instant (and this interface's ready file); the controller removes them after
-        a switch, since every interface of the host reads the same instant."""
-        for path in ((self.path, self.ready_path) if ready else (self.path,)):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
