@@ -41,6 +41,35 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils import _nftables
 from ansible_collections.meshlab.wireguard.plugins.module_utils._atomic import write_atomic
 
 BACKENDS = ('nftables', 'iptables', 'firewalld', 'ufw')
+
+
+def argument_spec() -> dict:
+    """The options of wireguard_firewall (also what wireguard_probe's verify.firewall takes)."""
+    return {
+        'backend': {'type': 'str', 'required': True,
+                    'choices': list(BACKENDS)},
+        'networks': {'type': 'list', 'elements': 'dict', 'default': []},
+        'cleanup': {'type': 'bool', 'default': True},
+        'nftables': {'type': 'dict', 'default': {}, 'options': {
+            'path': {'type': 'path', 'default': '/etc/nftables.d/meshlab-wireguard.nft'},
+            'table': {'type': 'str', 'default': 'meshlab_wireguard'},
+            'family': {'type': 'str', 'default': 'inet', 'choices': ['inet', 'ip', 'ip6']},
+            'content': {'type': 'str'},
+            'marker': {'type': 'str'},
+            'boot_unit': {'type': 'str'},
+        }},
+        'iptables': {'type': 'dict', 'default': {}, 'options': {
+            'rules_dir': {'type': 'path', 'default': '/etc/iptables'},
+            'chain_prefix': {'type': 'str', 'default': 'MESHLAB-WG'},
+            'unit': {'type': 'str', 'default': 'meshlab-wireguard-iptables.service'},
+        }},
+        'firewalld': {'type': 'dict', 'default': {}, 'options': {
+            'zone': {'type': 'str', 'default': ''},
+            'lan_zone': {'type': 'str', 'default': ''},
+        }},
+    }
+
+
 _KIND = {'zones': 'zone', 'policies': 'policy'}
 COMMENT = 'meshlab.wireguard'
 
