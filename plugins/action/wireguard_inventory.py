@@ -10,6 +10,7 @@ so the role's controller-side work is folded into this one call per stage.
 from __future__ import annotations
 
 import os
+import uuid
 
 from ansible.errors import AnsibleActionFail
 
@@ -41,6 +42,7 @@ ARGUMENT_SPEC = {
     'settings': {'type': 'dict', 'default': {}},
     'probe_var': {'type': 'str', 'default': 'wireguard__probe'},
     'inputs_var': {'type': 'str', 'default': 'wireguard__inputs'},
+    'run_id': {'type': 'str', 'default': ''},
 }
 
 NO_HOST = {'networks': [], 'absent': [], 'forwarding': False, 'ipv6': False, 'warnings': []}
@@ -118,6 +120,20 @@ def host_setting_errors(host, fleet, settings):
     return errors
 
 
+def expected_config(fleet, registry, host):
+    """HOST's configuration as the registry has it before this run publishes anything, and the
+    public keys it has for HOST: what the probe checks the host against (an unchanged run then
+    skips the tasks that would change nothing). Nothing when HOST has no key in the registry yet."""
+    keys = {}
+    for name, net in sorted((fleet.get('networks') or {}).items()):
+        if host in net['members'] and net['state'] != 'absent':
+            entry = ((((registry or {}).get('networks') or {}).get(name) or {}).get('hosts') or {}).get(host)
+            keys[name] = (entry or {}).get('public_key')
+    if not all(keys.values()):
+        return {}
+    return {'expected_host': topo.host_config(fleet, registry, host), 'registered_keys': keys}
+
+
 def failed(result, errors, note=''):
     result.update(failed=True, errors=errors,
                   msg=f'{len(errors)} input error(s){note}:\n- ' + '\n- '.join(errors))
@@ -164,6 +180,7 @@ class ActionModule(ControllerAction):
             return failed(result, fleet['errors'])
         host_config = topo.host_config(fleet, registry, host) if result['member'] else dict(NO_HOST)
         result['host'] = host_config
+        result['run_id'] = args['run_id']
         if host_config['warnings']:
             result['warnings'] = host_config['warnings']
         return result
@@ -178,6 +195,8 @@ class ActionModule(ControllerAction):
             return failed(result, errors, ', nothing was changed')
         result['settings'] = args['settings']
         result['probe'] = _preflight.probe_args(fleet, registry, host, args['key_dir'], args['config_dir'])
+        result.update(expected_config(fleet, registry, host) if result['member'] else {})
+        result['run_id'] = uuid.uuid4().hex
         warnings = list(fleet.get('warnings') or [])
         result['fleet'] = fleet
         if warnings:

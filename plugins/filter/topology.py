@@ -50,6 +50,38 @@ def wireguard_with_psk(peers, secret, network, own_public_key):
     return topo.add_preshared_keys(_plain(peers), str(secret).strip(), str(network), str(own_public_key))
 
 
+def wireguard_interface_args(host, engine='auto', key_dir='/etc/wireguard', config_dir='/etc/wireguard',
+                             systemd='auto'):
+    """The arguments of wireguard_interface for each network of HOST, without preshared keys."""
+    if not isinstance(host, dict) or 'networks' not in host:
+        raise AnsibleFilterError('wireguard_interface_args expects the result of wireguard_host_config')
+    out = []
+    for net in _plain(host['networks']):
+        name = net['name']
+        args = {'name': name, 'state': 'present', 'engine': engine,
+                'private_key_path': f'{key_dir}/{name}.key', 'listen_port': net['port'],
+                'addresses': net['addresses'], 'peers': net['peers'],
+                'exclusive': True, 'missing_peers': net['missing'], 'manage_routes': True,
+                'config_path': f'{config_dir}/{name}.conf', 'systemd': systemd}
+        if net.get('mtu'):
+            args['mtu'] = net['mtu']
+        out.append(args)
+    return out
+
+
+def wireguard_psk_map(host, secret, public_keys):
+    """{network: {peer public key: preshared key}} of HOST's networks with preshared keys
+    (PUBLIC_KEYS: this host's own public key per network). For no_log arguments only."""
+    if not isinstance(host, dict) or 'networks' not in host:
+        raise AnsibleFilterError('wireguard_psk_map expects the result of wireguard_host_config')
+    out = {}
+    for net in _plain(host['networks']):
+        if net.get('preshared_keys'):
+            peers = wireguard_with_psk(net['peers'], secret, net['name'], (public_keys or {})[net['name']])
+            out[net['name']] = {p['public_key']: p['preshared_key'] for p in peers}
+    return out
+
+
 def wireguard_psk(secret, network, public_key_a, public_key_b):
     """The preshared key of one pair (identical from both sides)."""
     return topo.derive_psk(str(secret).strip(), str(network), str(public_key_a), str(public_key_b))
@@ -63,4 +95,6 @@ class FilterModule:
             'wireguard_host_config': wireguard_host_config,
             'wireguard_with_psk': wireguard_with_psk,
             'wireguard_psk': wireguard_psk,
+            'wireguard_interface_args': wireguard_interface_args,
+            'wireguard_psk_map': wireguard_psk_map,
         }

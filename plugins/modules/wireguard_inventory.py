@@ -129,6 +129,12 @@ options:
     description: With V(preflight), the variable each host registered the V(check) result in.
     type: str
     default: wireguard__inputs
+  run_id:
+    description:
+      - With V(config), the RV(run_id) of this run's V(check), returned as given, so that the role
+        tells this run's configuration from one an earlier play left in its variables.
+    type: str
+    default: ''
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - meshlab.wireguard.controller_action
@@ -220,6 +226,22 @@ host:
       names; C(forwarding) and C(ipv6) tell whether the host forwards and has IPv6 tunnel addresses.
   returned: stage=config
   type: dict
+expected_host:
+  description:
+    - What the host would configure (as RV(host)) from the registry as it is before this run
+      publishes anything; the probe checks the host against it, so that an unchanged run skips the
+      tasks that would change nothing. Not returned while a network of the host has no public key
+      in the registry.
+  returned: stage=check
+  type: dict
+registered_keys:
+  description: The host's public key per network in the registry (with RV(expected_host)).
+  returned: stage=check
+  type: dict
+run_id:
+  description: A new random id with V(check); the O(run_id) given with V(config).
+  returned: stage=check, stage=config
+  type: str
 probe:
   description: What the host's probe looks at (networks with key paths and ports, known public keys, names).
   returned: stage=check

@@ -88,6 +88,21 @@ options:
     description: Check that C(nft) exists and may load rules (C(nft -c)).
     type: bool
     default: false
+  verify:
+    description:
+      - What the role's later tasks would set, checked here so that a host already right is
+        contacted once per run. V(interfaces) is a list of the arguments of
+        M(meshlab.wireguard.wireguard_interface), one per interface, without preshared keys;
+        V(firewall) the arguments of M(meshlab.wireguard.wireguard_firewall).
+      - Each is run by that module's own code in check mode (which predicts exactly what it would
+        change); the answer is RV(in_sync). Nothing is changed.
+    type: dict
+    default: {}
+  verify_psks:
+    description:
+      - The preshared keys of O(verify), interface name -> peer public key -> preshared key.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -132,6 +147,21 @@ networks:
     port_problem:
       description: Why the listen port cannot be used (another program holds it), or V(null).
       type: str
+in_sync:
+  description:
+    - What O(verify) found already right - V(interfaces) (interface name -> V(true) when
+      M(meshlab.wireguard.wireguard_interface) would change nothing) and V(firewall) (V(true)
+      when M(meshlab.wireguard.wireguard_firewall) would change nothing; never for iptables,
+      whose chains have their own tasks).
+  returned: always
+  type: dict
+  sample: {"interfaces": {"wg0": true}, "firewall": true}
+out_of_sync:
+  description: Why each checked part is not in sync (no secrets).
+  returned: always
+  type: list
+  elements: str
+  sample: ["wg0: the live interface to change"]
 capabilities:
   description:
     - V(net_admin), V(tun), V(kernel_wireguard), V(wireguard_go), V(nacl), V(pyroute2), V(sysctl)
@@ -149,7 +179,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.meshlab.wireguard.plugins.module_utils import _probe
+from ansible_collections.meshlab.wireguard.plugins.module_utils import _probe, _verify
 
 
 def main():
@@ -168,11 +198,16 @@ def main():
             'sysctl_file': {'type': 'path'},
             'dirs': {'type': 'list', 'elements': 'path', 'default': []},
             'nft': {'type': 'bool', 'default': False},
+            'verify': {'type': 'dict', 'default': {}},
+            'verify_psks': {'type': 'dict', 'default': {}, 'no_log': True},
         },
         supports_check_mode=True,
     )
     try:
         result = _probe.probe(module.params, module.run_command)
+        not_running = [n for n, facts in result['networks'].items() if not facts['link'].get('engine')]
+        params = module.params
+        result.update(_verify.verify(module, params['verify'], params['verify_psks'], not_running))
     except Exception as exc:
         module.fail_json(msg=f'the probe could not read this host: {exc}', exception=traceback.format_exc())
     for warning in result.pop('warnings'):

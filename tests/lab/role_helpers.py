@@ -88,6 +88,31 @@ def run_site(lab, inventories, args=(), check=False, env=None, label=None, playb
     return run
 
 
+# Actions that run on the controller only; every other task result that is not skipped reached the host
+CONTROLLER_ACTIONS = {
+    'ansible.builtin.validate_argument_spec', 'ansible.builtin.include_tasks', 'ansible.builtin.import_tasks',
+    'ansible.builtin.set_fact', 'ansible.builtin.assert', 'ansible.builtin.debug', 'ansible.builtin.meta',
+    'meshlab.wireguard.wireguard_inventory', 'meshlab.wireguard.wireguard_registry',
+    'meshlab.wireguard.wireguard_client',
+}
+JSON_CALLBACK = {'ANSIBLE_STDOUT_CALLBACK': 'ansible.posix.json'}
+
+
+def host_contacts(run):
+    """({host: [action of each task that reached it]}, {host: changed}) of a run made with
+    env=JSON_CALLBACK."""
+    import json
+    data = json.loads(run.stdout[run.stdout.index('{'):])
+    contacts = {}
+    for play in data['plays']:
+        for task in play['tasks']:
+            for host, result in task['hosts'].items():
+                reached = contacts.setdefault(host, [])
+                if not result.get('skipped') and result.get('action') not in CONTROLLER_ACTIONS:
+                    reached.append(result.get('action'))
+    return contacts, {h: s['changed'] for h, s in data['stats'].items()}
+
+
 def wg_peers(lab, host, ifname='wg0'):
     """{public_key: {'endpoint', 'allowed_ips': [...], 'handshake': int, 'rx', 'tx', 'keepalive'}}."""
     out = lab.exec(host, ['wg', 'show', ifname, 'dump']).stdout.strip().splitlines()

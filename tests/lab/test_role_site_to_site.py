@@ -1,7 +1,9 @@
 """Role on lab tier 1: three sites, each with a LAN host behind its gateway (examples/site-to-site).
 
 One lab for the module; the tests run in order and build on each other:
-converge -> LAN A pings LAN C through the mesh (IPv4 and IPv6) -> second run changed=0 ->
+converge -> LAN A pings LAN C through the mesh (IPv4 and IPv6) -> second run changed=0, the probe
+its only contact with each host -> drift of the wg-quick file, a live peer and the firewall table,
+found by that contact and repaired ->
 check mode changed=0 -> no secret in -vvv output -> --limit h1 keeps (and rebuilds) every peer ->
 one host unreachable: the others converge and keep its peer.
 """
@@ -10,7 +12,9 @@ import os
 import pytest
 import yaml
 from role_helpers import (
+    JSON_CALLBACK,
     example,
+    host_contacts,
     ping,
     registry,
     run_site,
@@ -57,10 +61,36 @@ def test_every_gateway_routes_the_other_sites(lab):
         assert lab.exec(host, 'ip route show dev wg0').stdout.count('203.0.113.') == 2
 
 
-def test_second_run_changes_nothing(lab):
-    run = run_site(lab, INV, label='site-to-site: second run')
+def test_second_run_changes_nothing_and_contacts_each_host_once(lab):
+    run = run_site(lab, INV, env=JSON_CALLBACK, label='site-to-site: second run')
     assert run.rc == 0, run.tail()
-    assert run.total_changed() == 0, run.recap
+    contacts, changed = host_contacts(run)
+    assert changed == {'h1': 0, 'h2': 0, 'h3': 0}
+    # the probe checked interfaces (preshared keys included) and firewall: nothing else ran there
+    assert contacts == {h: ['meshlab.wireguard.wireguard_probe'] for h in ('h1', 'h2', 'h3')}, contacts
+
+
+def test_drift_is_found_by_the_one_contact_and_repaired(lab):
+    keys = {h: wg_public_key(lab, h) for h in ('h1', 'h2', 'h3')}
+    lab.exec('h1', "echo '# edited by hand' >> /etc/wireguard/wg0.conf")
+    lab.exec('h2', ['wg', 'set', 'wg0', 'peer', keys['h1'], 'remove'])
+    lab.exec('h3', 'nft delete table inet meshlab_wireguard')
+    run = run_site(lab, INV, check=True, env=JSON_CALLBACK, label='site-to-site: check mode after drift')
+    contacts, changed = host_contacts(run)
+    assert run.rc == 0 and changed == {'h1': 1, 'h2': 1, 'h3': 1}, changed
+    expected = {'h1': 'meshlab.wireguard.wireguard_interface', 'h2': 'meshlab.wireguard.wireguard_interface',
+                'h3': 'meshlab.wireguard.wireguard_firewall'}
+    assert contacts == {h: ['meshlab.wireguard.wireguard_probe', a] for h, a in expected.items()}, contacts
+    run = run_site(lab, INV, env=JSON_CALLBACK, label='site-to-site: repair drift')
+    _, changed = host_contacts(run)
+    assert run.rc == 0 and changed == {'h1': 1, 'h2': 1, 'h3': 1}, changed
+    assert '# edited by hand' not in lab.exec('h1', 'cat /etc/wireguard/wg0.conf').stdout
+    assert keys['h1'] in wg_peers(lab, 'h2')
+    assert 'meshlab.wireguard' in lab.exec('h3', 'nft list table inet meshlab_wireguard').stdout
+    run = run_site(lab, INV, env=JSON_CALLBACK, label='site-to-site: after the repair')
+    contacts, changed = host_contacts(run)
+    assert run.rc == 0 and changed == {'h1': 0, 'h2': 0, 'h3': 0}, changed
+    assert contacts == {h: ['meshlab.wireguard.wireguard_probe'] for h in ('h1', 'h2', 'h3')}, contacts
 
 
 def test_check_mode_after_converge_reports_nothing(lab):

@@ -12,7 +12,7 @@ def interface_args(filename):
     tasks = yaml.safe_load((TASKS / filename).read_text())
     calls = [t['meshlab.wireguard.wireguard_interface'] for t in tasks
              if 'meshlab.wireguard.wireguard_interface' in t
-             and t['meshlab.wireguard.wireguard_interface'].get('state') == 'present']
+             and t['meshlab.wireguard.wireguard_interface'].get('state') != 'absent']
     assert len(calls) == 1, filename
     return calls[0]
 
