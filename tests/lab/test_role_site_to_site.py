@@ -3,7 +3,7 @@
 One lab for the module; the tests run in order and build on each other:
 converge -> LAN A pings LAN C through the mesh (IPv4 and IPv6) -> second run changed=0, the probe
 its only contact with each host -> drift of the wg-quick file, a live peer and the firewall table,
-found by that contact and repaired ->
+found by that contact and repaired -> --skip-tags of the firewall leaves only it alone ->
 check mode changed=0 -> no secret in -vvv output -> --limit h1 keeps (and rebuilds) every peer ->
 one host unreachable: the others converge and keep its peer.
 """
@@ -91,6 +91,18 @@ def test_drift_is_found_by_the_one_contact_and_repaired(lab):
     contacts, changed = host_contacts(run)
     assert run.rc == 0 and changed == {'h1': 0, 'h2': 0, 'h3': 0}, changed
     assert contacts == {h: ['meshlab.wireguard.wireguard_probe'] for h in ('h1', 'h2', 'h3')}, contacts
+
+
+def test_skip_tags_of_one_stage_skips_only_that_stage(lab):
+    keys = {h: wg_public_key(lab, h) for h in ('h1', 'h2', 'h3')}
+    lab.exec('h2', ['wg', 'set', 'wg0', 'peer', keys['h1'], 'remove'])
+    lab.exec('h3', 'nft delete table inet meshlab_wireguard')
+    run = run_site(lab, INV, args=('--skip-tags', 'wireguard_firewall'), label='site-to-site: skip firewall')
+    assert run.rc == 0 and run.changed() == {'h1': 0, 'h2': 1, 'h3': 0}, run.recap
+    assert keys['h1'] in wg_peers(lab, 'h2')
+    assert lab.exec('h3', 'nft list table inet meshlab_wireguard', check=False).returncode != 0
+    run = run_site(lab, INV, label='site-to-site: the firewall again')
+    assert run.rc == 0 and run.changed() == {'h1': 0, 'h2': 0, 'h3': 1}, run.recap
 
 
 def test_check_mode_after_converge_reports_nothing(lab):
