@@ -17,12 +17,17 @@ with a live tunnel):
   Then the one-peer change is checked to leave the other peers' state alone (`wg show dump`:
   endpoints, allowed IPs, counters, latest handshakes; the real peers' sessions survive).
 
-Writes bench/results.md and bench/results.png; raw data and logs go to bench/results/.
 Then a hub with --hub-peers peers (5,000): first apply and unchanged re-apply through the
 task and by the module alone, its peak memory (RSS), and `wg syncconf` of the same peers.
 
+Part 3 (bench/ssh_vm.py) - --vm QEMU VMs of lab tier 3 (kernel WireGuard, SSH): a mesh converged
+once, then the floor and the unchanged re-run under four SSH settings (pipelining and a persistent
+SSH master, each on or off).
+
+Writes bench/results.md and bench/results.png; raw data and logs go to bench/results/.
+
 Usage: bench/run.sh [--sizes 3,10,25,50,100] [--peers 1000] [--hub-peers 5000] [--repeat 3]
-                    [--mitogen DIR] [--lab-prefix bench] [--skip-mesh] [--skip-peers]
+                    [--mitogen DIR] [--vm 2] [--lab-prefix bench] [--skip-mesh] [--skip-peers]
 """
 from __future__ import annotations
 
@@ -942,6 +947,8 @@ def parse_args(argv=None):
                    'mitogen package unpacked or installed at DIR (`pip install --target DIR mitogen`)')
     p.add_argument('--mitogen-repeat', type=int, default=1, help='re-runs under Mitogen per N '
                    '(default %(default)s)')
+    p.add_argument('--vm', type=int, default=2, help='VMs of part 3, the SSH settings on the kernel-VM '
+                   'tier (0: skip it; default %(default)s)')
     p.add_argument('--skip-mesh', action='store_true')
     p.add_argument('--skip-peers', action='store_true')
     p.add_argument('--command', default=None, help=argparse.SUPPRESS)  # how run.sh was called
@@ -979,6 +986,8 @@ def main(argv=None):
             data['mesh'] = {'sizes': [], 'errors': []}
             MeshBench(args, logs).run(data['mesh'])
             failed = failed or bool(data['mesh']['errors'])
+        if args.vm:
+            failed = vm_ssh(args, logs, data) or failed
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM (nslab's handler): report what was measured
         log('stopped: writing the report of what was measured so far')
         data['interrupted'] = True
@@ -997,6 +1006,23 @@ def main(argv=None):
     log(f'wrote bench/results.md and bench/results.png ({data["duration"]}s)'
         + ('; SOME PARTS FAILED (see results.md)' if failed else ''))
     return 1 if failed else 0
+
+
+def vm_ssh(args, logs, data):
+    """Part 3 (bench/ssh_vm.py) into data['vm_ssh']; True when it failed."""
+    import types
+
+    from ssh_vm import VmSshBench
+    helpers = types.SimpleNamespace(WORK=WORK, VENV_BIN=VENV_BIN, REPO=REPO, log=log, ansible_env=ansible_env,
+                                    run_timed=run_timed, read_record=read_record, breakdown=breakdown,
+                                    BenchError=BenchError)
+    try:
+        data['vm_ssh'] = VmSshBench(args, logs, helpers).run()
+    except Exception as exc:  # BenchError, the VM lab's LabError: the report names it
+        log(f'vm ssh FAILED: {exc}')
+        data['vm_ssh_error'] = str(exc)[:3000]
+        return True
+    return False
 
 
 def code_fingerprint():
