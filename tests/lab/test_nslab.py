@@ -394,7 +394,10 @@ def test_interrupted_pytest_cleans_up(tmp_path):
 @pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_run_cleans_up(sig):
     name = unique_lab_name('sig')
-    code = (f"import sys, time; sys.path.insert(0, {os.path.join(ROOT, 'lab')!r}); import nslab\n"
+    # SIGINT as a terminal delivers it: a run started in the background (nohup ... &) inherits
+    # SIGINT ignored, and Python then installs no KeyboardInterrupt handler of its own
+    code = (f"import signal, sys, time; sys.path.insert(0, {os.path.join(ROOT, 'lab')!r}); import nslab\n"
+            'signal.signal(signal.SIGINT, signal.default_int_handler)\n'
             f'lab = nslab.Lab({name!r}, 2).up()\n'
             "lab.exec('h1', 'sleep 600 >/dev/null 2>&1 </dev/null &')\n"
             "print('UP', flush=True); time.sleep(120)\n")
