@@ -270,8 +270,9 @@ def assert_restart_recovers(
     assert_unit_enabled(host, ifname, active=True)
     # The restarted side's first handshakes may cross the peers' own (their metrics probers ping
     # it every few seconds): both are dropped and retried after REKEY_TIMEOUT (5 s, jittered),
-    # and crossed again at times (seen on h2 in make test: no reply for ~17 s). Allow 4 retries.
-    assert_pings(host, peers, families, attempts=8)
+    # and crossed again at times (seen on h2 in make test: no reply for ~17 s, once 34 s on a
+    # loaded machine). Allow about a minute: what matters is that the link comes back by itself.
+    assert_pings(host, peers, families, attempts=15)
     assert_handshakes(host, peers, ifname, since=since)
 
 
