@@ -124,11 +124,7 @@ def expected_config(fleet, registry, host):
     """HOST's configuration as the registry has it before this run publishes anything, and the
     public keys it has for HOST: what the probe checks the host against (an unchanged run then
     skips the tasks that would change nothing). Nothing when HOST has no key in the registry yet."""
-    keys = {}
-    for name, net in sorted((fleet.get('networks') or {}).items()):
-        if host in net['members'] and net['state'] != 'absent':
-            entry = ((((registry or {}).get('networks') or {}).get(name) or {}).get('hosts') or {}).get(host)
-            keys[name] = (entry or {}).get('public_key')
+    keys = topo.registered_keys(fleet, registry, host)
     if not all(keys.values()):
         return {}
     return {'expected_host': topo.host_config(fleet, registry, host), 'registered_keys': keys}

@@ -65,6 +65,7 @@ from ansible_collections.meshlab.wireguard.plugins.module_utils._topology_host i
     derive_psk,
     host_config,
     network_config,
+    registered_keys,
     registry_entry,
 )
 from ansible_collections.meshlab.wireguard.plugins.module_utils._topology_normalize import normalize
@@ -74,5 +75,5 @@ __all__ = [
     'NETWORK_KEYS', 'PER_NETWORK_HOST_VARS', 'PSK_LABEL', 'PSK_SECRET_MIN_LEN', 'REGISTRY_VERSION',
     'SITE_KEYS', 'TOPOLOGIES', 'add_preshared_keys', 'allocate_network', 'allocate_pool',
     'derive_psk', 'format_endpoint', 'host_config', 'host_prefix', 'interface_ok', 'network_config',
-    'normalize', 'registry_entry', 'rendezvous', 'validate',
+    'normalize', 'registered_keys', 'registry_entry', 'rendezvous', 'validate',
 ]

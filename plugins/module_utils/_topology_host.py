@@ -56,6 +56,14 @@ def _pub(entry):
     return (entry or {}).get('public_key') or None
 
 
+def registered_keys(fleet, registry, host):
+    """HOST's public key in the registry for each present network it is a member of (None where
+    the registry has none)."""
+    return {name: _pub(_reg(registry, name)[0].get(host))
+            for name, net in sorted((fleet.get('networks') or {}).items())
+            if host in net['members'] and net['state'] != 'absent'}
+
+
 def host_config(fleet, registry, host):
     """What `host` configures: one entry per network it is a member of.
 
