@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 BIN=.venv/bin
 export ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collections" ANSIBLE_CONFIG="$PWD/ansible.cfg"
 junit=.build/junit
-rm -rf "$junit" && mkdir -p "$junit"
+logs=.build/logs   # each stage's whole output; the end of this run names what failed
+rm -rf "$junit" "$logs" && mkdir -p "$junit" "$logs"
 
 stage_passed=0
 stage_failed=0
@@ -16,7 +17,10 @@ stage() {  # stage NAME CMD... — run, time, record
   local name=$1; shift
   local t0=$SECONDS
   echo "=== $name: $*"
-  if "$@"; then
+  # a molecule scenario's testinfra verify writes its JUnit report here (molecule.yml)
+  export MOLECULE_VERIFY_JUNIT="$PWD/$junit/$name-verify.xml"
+  "$@" 2>&1 | tee "$logs/$name.log"
+  if [[ ${PIPESTATUS[0]} -eq 0 ]]; then
     echo "=== $name: ok ($((SECONDS - t0)) s)"
     stage_passed=$((stage_passed + 1))
   else
@@ -29,8 +33,8 @@ pytest_stage() {  # pytest_stage NAME ARGS... — pytest counts its own cases
   local name=$1; shift
   local t0=$SECONDS
   echo "=== $name: pytest $*"
-  "$BIN/pytest" -p no:cacheprovider --junitxml="$junit/$name.xml" "$@"
-  local rc=$?
+  "$BIN/pytest" -p no:cacheprovider --junitxml="$junit/$name.xml" "$@" 2>&1 | tee "$logs/$name.log"
+  local rc=${PIPESTATUS[0]}
   echo "=== $name: rc=$rc ($((SECONDS - t0)) s)"
   if [[ $rc -ne 0 ]]; then failed_names+=("$name"); fi
   # A stage that collected nothing is a failure here: a suite must not vanish silently.
@@ -80,6 +84,7 @@ PY
 passed=$((passed + stage_passed))
 failed=$((failed + stage_failed))
 if ((${#failed_names[@]})); then
+  "$BIN/python" scripts/failure_summary.py "$junit" "$logs" "${failed_names[@]}"
   echo "failed stages: ${failed_names[*]}"
   failed=$((failed > 0 ? failed : 1))
 fi
