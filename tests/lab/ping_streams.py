@@ -80,6 +80,28 @@ def within_bound(result, max_lost=MAX_LOST_PER_STREAM, isolated=True):
     return len(lost) <= max_lost and (not isolated or all(b - a > 1 for a, b in zip(lost, lost[1:])))
 
 
+_SWITCH = re.compile(r'([\w.-]+)/([\w.-]+) \+([\d.]+) s;')
+
+
+def switch_lateness(report, rotating, peer_delay):
+    """Seconds the last peer switched after the planned peer_delay behind ROTATING, from the
+    rotate play's "when each host switched" lines (host/network +seconds after the instant;
+    each host's own clock). 0.0 when every host kept to the plan."""
+    switched = [(host, float(sec)) for line in report for host, _net, sec in _SWITCH.findall(line)]
+    own = [sec for host, sec in switched if host == rotating]
+    peers = [sec for host, sec in switched if host != rotating]
+    if not own or not peers:
+        raise AssertionError(f'no switch of {rotating} and its peers in the report: {report}')
+    return max(0.0, max(peers) - min(own) - peer_delay)
+
+
+def max_lost_tcg(lateness, interval=0.01):
+    """MAX_LOST_PER_STREAM_TCG plus the packets of the time the switch ran late: a busy machine
+    delays the emulated CPUs' timers, and a peer that switched late answers late (the loss is
+    then the lateness, not an outage; an outage shows as no reply after the rotation)."""
+    return MAX_LOST_PER_STREAM_TCG + round(lateness / interval)
+
+
 def ping_argv(address, interval='0.01'):
     return ['ping', '-n', '-D', '-i', interval, '-W', '2', address]
 

@@ -142,11 +142,12 @@ def test_health_playbook_after_reboot():
 def test_key_rotation_keeps_every_link(nodes):
     """playbooks/rotate.yml replaces the key of vm1 (Debian 12's kernel; its peers run Debian 12 and
     13) while 10 ms ping streams run both ways across every link: no link stops, and the loss stays
-    within what the emulated CPUs explain (ping_streams.MAX_LOST_PER_STREAM_TCG). The VMs' clocks are
+    within what the emulated CPUs explain (ping_streams.MAX_LOST_PER_STREAM_TCG, plus the time a peer
+    switched later than planned on a busy machine, as the play measured it). The VMs' clocks are
     set from this machine's first (the lab has no NTP; QEMU's RTC counts whole seconds, and the
     switch needs the clocks within the 0.2 s between the host's switch and its peers')."""
     sys.path.insert(0, str(PROJECT / "tests" / "lab"))
-    from ping_streams import MAX_LOST_PER_STREAM_TCG, parse, summary, within_bound
+    from ping_streams import max_lost_tcg, parse, summary, switch_lateness, within_bound
 
     lab = vmlab.VMLab(os.environ["VMLAB_NAME"])
     for n in nodes:
@@ -165,7 +166,8 @@ def test_key_rotation_keeps_every_link(nodes):
             streams[f"{node.name}->{p.name}"] = (node.name, pid.stdout.strip(), out)
     time.sleep(2)
     try:
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1",
+        # the default callback's "msg" lines carry the switch report read below
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default",
                    ANSIBLE_CONFIG=os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.cfg"),
                    ANSIBLE_COLLECTIONS_PATH=str(PROJECT / ".build" / "collections"))
         t0 = time.monotonic()
@@ -175,7 +177,8 @@ def test_key_rotation_keeps_every_link(nodes):
                               check=False)
         ended = time.time()
         print(f"rotation of vm1: {time.monotonic() - t0:.0f} s")
-        print("switches:", [line.strip() for line in proc.stdout.splitlines() if " s; " in line])
+        switches = [line.strip() for line in proc.stdout.splitlines() if " s; " in line and '"msg"' in line]
+        print("switches:", switches)
         time.sleep(1.5)
     finally:
         results = {}
@@ -185,6 +188,7 @@ def test_key_rotation_keeps_every_link(nodes):
     print("kernel rotation:", summary(results))
     assert proc.returncode == 0, (proc.stdout[-4000:], proc.stderr[-2000:])
     assert _host("vm1").check_output(f"wg show {IFNAME} public-key") != old["vm1"]
+    max_lost = max_lost_tcg(switch_lateness(switches, "vm1", peer_delay=0.2))
     for name, r in results.items():
         assert r["last_reply_at"] and r["last_reply_at"] > ended, (name, r)
-        assert within_bound(r, MAX_LOST_PER_STREAM_TCG, isolated=False), (name, r)
+        assert within_bound(r, max_lost, isolated=False), (name, len(r["lost"]), max_lost, switches, r)
