@@ -83,6 +83,12 @@ def within_bound(result, max_lost=MAX_LOST_PER_STREAM, isolated=True):
 _SWITCH = re.compile(r'([\w.-]+)/([\w.-]+) \+([\d.]+) s;')
 
 
+def switch_report(stdout):
+    """The rotate play's "when each host switched" lines (host/network +seconds after the
+    instant), from ansible-playbook's output with the default callback."""
+    return [line.strip() for line in stdout.splitlines() if ' s; ' in line and '"msg"' in line]
+
+
 def switch_lateness(report, rotating, peer_delay):
     """Seconds the last peer switched after the planned peer_delay behind ROTATING, from the
     rotate play's "when each host switched" lines (host/network +seconds after the instant;

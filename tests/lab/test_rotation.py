@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from ping_streams import PingStreams, ping_argv, summary, within_bound
+from ping_streams import PingStreams, ping_argv, summary, switch_report, within_bound
 from role_helpers import (
     COLLECTIONS,
     LAB_VARS,
@@ -85,18 +85,13 @@ def assert_converged_with(lab, host, keys):
     assert not [f for f in key_files(lab, host) if f.endswith(('.next', '.old'))]
 
 
-def switch_report(run):
-    """The playbook's "when each host switched" lines (host/network +seconds after the instant)."""
-    return [line.strip() for line in run.stdout.splitlines() if ' s; ' in line and '"msg"' in line]
-
-
 def assert_no_loss(results, run):
     """Every stream ran across the whole rotation (a reply after it ended) and lost nothing but, at
     most, single packets caught in a replaced peer's pipeline (ping_streams.within_bound)."""
-    print('switches:', switch_report(run))
+    print('switches:', switch_report(run.stdout))
     for name, r in results.items():
         assert r['last_reply_at'] and r['last_reply_at'] > run.ended_at, (name, r)
-        assert within_bound(r), (name, r, switch_report(run))
+        assert within_bound(r), (name, r, switch_report(run.stdout))
 
 
 def test_a_host_with_clients_is_refused_without_consent(lab):

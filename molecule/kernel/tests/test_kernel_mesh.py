@@ -147,7 +147,7 @@ def test_key_rotation_keeps_every_link(nodes):
     set from this machine's first (the lab has no NTP; QEMU's RTC counts whole seconds, and the
     switch needs the clocks within the 0.2 s between the host's switch and its peers')."""
     sys.path.insert(0, str(PROJECT / "tests" / "lab"))
-    from ping_streams import max_lost_tcg, parse, summary, switch_lateness, within_bound
+    from ping_streams import max_lost_tcg, parse, summary, switch_lateness, switch_report, within_bound
 
     lab = vmlab.VMLab(os.environ["VMLAB_NAME"])
     for n in nodes:
@@ -177,7 +177,7 @@ def test_key_rotation_keeps_every_link(nodes):
                               check=False)
         ended = time.time()
         print(f"rotation of vm1: {time.monotonic() - t0:.0f} s")
-        switches = [line.strip() for line in proc.stdout.splitlines() if " s; " in line and '"msg"' in line]
+        switches = switch_report(proc.stdout)
         print("switches:", switches)
         time.sleep(1.5)
     finally:

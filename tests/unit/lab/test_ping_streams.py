@@ -8,7 +8,14 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, 'tests', 'lab'))
 
-from ping_streams import MAX_LOST_PER_STREAM_TCG, max_lost_tcg, parse, switch_lateness, within_bound  # noqa: E402
+from ping_streams import (  # noqa: E402
+    MAX_LOST_PER_STREAM_TCG,
+    max_lost_tcg,
+    parse,
+    switch_lateness,
+    switch_report,
+    within_bound,
+)
 
 # what roles/wireguard/tasks/rotate_host.yml prints, as ansible-playbook shows it
 ON_PLAN = ['"msg": "vm1/wg0 +0.000 s; vm2/wg0 +0.203 s; vm3/wg0 +0.210 s; "']
@@ -40,3 +47,9 @@ def test_loss_is_counted_before_the_last_reply_only():
     assert r['lost'] == [3, 4] and r['last_seq'] == 6
     assert within_bound(r, 2, isolated=False) and not within_bound(r, 2, isolated=True)
     assert not within_bound(r, 1, isolated=False)
+
+
+def test_the_report_lines_are_picked_from_the_play_output():
+    stdout = ('TASK [When each host switched] ***\nok: [vm1] => {\n    ' + ON_PLAN[0]
+              + '\n}\nPLAY RECAP ***\nvm1 : ok=3 changed=1\n')
+    assert switch_report(stdout) == ON_PLAN
